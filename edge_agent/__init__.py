@@ -1,0 +1,3 @@
+"""edge-agent: a local small-language-model agent for IoT devices."""
+
+__version__ = "0.1.0"

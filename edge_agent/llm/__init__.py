@@ -1,0 +1,1 @@
+"""Bundle loading and generation on onnxruntime: token ids in, token ids out."""

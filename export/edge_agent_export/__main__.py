@@ -1,0 +1,122 @@
+"""``edge-agent-export``: build, inspect and verify model bundles (workstation side).
+
+Heavy imports (torch, transformers, optimum) happen inside the commands that need them,
+so ``inspect`` and ``verify`` answer at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import json
+import logging
+import sys
+from pathlib import Path
+
+from edge_agent.llm.bundle import BundleError, open_bundle, read_manifest
+from edge_agent_export.errors import ExportError
+from edge_agent_export.report_table import print_manifest, print_report, print_stages
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="edge-agent-export", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    build = commands.add_parser("build", help="export a model to an ONNX bundle")
+    build.add_argument("--source", required=True,
+                       help="built-in name (smollm2-135m-instruct, gemma3-270m, default), "
+                            "a .gguf file, a checkpoint folder, or a hub id")
+    build.add_argument("--quant", choices=("fp32", "int8", "int4"), default="int4")
+    build.add_argument("--out", required=True, type=Path, help="bundle folder to create")
+    build.add_argument("--block-size", type=int, default=32, help="int4 block size (default 32)")
+    build.add_argument("--accuracy-level", type=int, default=0, choices=(0, 1, 2, 3, 4),
+                       help="int4 MatMulNBits accuracy_level (4: int8 activations, fastest)")
+    build.add_argument("--asymmetric", action="store_true", help="int4 with zero points")
+    build.add_argument("--per-tensor", action="store_true",
+                       help="int8 with one scale per tensor instead of per channel")
+    build.add_argument("--keep-embedding", action="store_true",
+                       help="leave the token embedding in fp32")
+    build.add_argument("--force", action="store_true", help="replace --out if it exists")
+    build.add_argument("--offline", action="store_true", help="use only cached sources")
+    build.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    inspect = commands.add_parser("inspect", help="show a bundle's manifest and quality report")
+    inspect.add_argument("bundle", type=Path)
+    inspect.add_argument("--json", action="store_true", help="print the manifest as JSON")
+
+    verify = commands.add_parser("verify", help="check a bundle's files against its manifest")
+    verify.add_argument("bundle", type=Path)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        if args.command == "build":
+            return _build(args)
+        if args.command == "inspect":
+            return _inspect(args)
+        return _verify(args)
+    except (ExportError, BundleError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            print(f"error: disk full ({exc.filename or 'while writing'})", file=sys.stderr)
+            return 2
+        raise
+    except KeyboardInterrupt:
+        print("interrupted; no bundle was written", file=sys.stderr)
+        return 130
+
+
+def _build(args: argparse.Namespace) -> int:
+    from edge_agent_export.build import build
+    from edge_agent_export.quantize import QuantSettings
+
+    settings = QuantSettings(
+        precision=args.quant,
+        per_channel=not args.per_tensor,
+        block_size=args.block_size,
+        accuracy_level=args.accuracy_level,
+        symmetric=not args.asymmetric,
+        quantize_embedding=not args.keep_embedding,
+    )
+    result = build(args.source, args.out, settings, force=args.force, offline=args.offline,
+                   quiet=args.quiet)
+    print_stages(result.stage_seconds)
+    print_manifest(result.bundle.manifest, result.bundle.path)
+    print_report(result.report)
+    return 0
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    manifest = read_manifest(args.bundle)
+    if args.json:
+        print(json.dumps(manifest.model_dump(mode="json"), indent=2))
+        return 0
+    print_manifest(manifest, args.bundle)
+    report = args.bundle / (manifest.report_file or "")
+    if manifest.report_file and report.is_file():
+        from edge_agent_export.quality import QualityReport
+
+        print_report(QualityReport.model_validate_json(report.read_text(encoding="utf-8")))
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    bundle = open_bundle(args.bundle, check_hashes=True)
+    count = len(bundle.manifest.files)
+    print(f"ok: {bundle.path} ({bundle.manifest.name}): {count} files match the manifest")
+    return 0
+
+
+def run() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,109 @@
+"""Weight quantization of an exported decoder: dynamic int8 or block-wise int4."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import onnx
+
+from edge_agent.llm.manifest import Quantization
+from edge_agent_export.onnx_graph import save_model
+
+log = logging.getLogger(__name__)
+
+Precision = Literal["fp32", "int8", "int4"]
+
+
+@dataclass(frozen=True)
+class QuantSettings:
+    precision: Precision = "int4"
+    per_channel: bool = True
+    """int8: one scale per output channel (more accurate, slightly larger)."""
+    block_size: int = 32
+    """int4: weights sharing one scale; smaller blocks are more accurate and larger."""
+    accuracy_level: int = 0
+    """int4: MatMulNBits compute type (0 default, 1 fp32, 4 int8 activations: fastest)."""
+    symmetric: bool = True
+    quantize_embedding: bool = True
+    """Quantize the token embedding (Gather) too; for tied heads it is most of the model."""
+
+    def describe(self) -> Quantization:
+        if self.precision == "fp32":
+            return Quantization(precision="fp32")
+        if self.precision == "int8":
+            return Quantization(
+                precision="int8",
+                per_channel=self.per_channel,
+                symmetric=True,
+                embedding_quantized=self.quantize_embedding,
+            )
+        return Quantization(
+            precision="int4",
+            block_size=self.block_size,
+            accuracy_level=self.accuracy_level,
+            symmetric=self.symmetric,
+            embedding_quantized=self.quantize_embedding,
+        )
+
+
+def quantize(model: onnx.ModelProto, settings: QuantSettings, out_path: Path) -> list[str]:
+    """Write the quantized model to ``out_path``; return the file names written."""
+    if settings.precision == "fp32":
+        return save_model(model, out_path)
+    if settings.precision == "int8":
+        return _int8(model, settings, out_path)
+    if settings.block_size < 16 or settings.block_size & (settings.block_size - 1):
+        raise ValueError(f"int4 block size must be a power of two >= 16, got {settings.block_size}")
+    return _int4(model, settings, out_path)
+
+
+def _int8(model: onnx.ModelProto, settings: QuantSettings, out_path: Path) -> list[str]:
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    op_types = ["MatMul", "Gather"] if settings.quantize_embedding else ["MatMul"]
+    with tempfile.TemporaryDirectory(dir=out_path.parent) as tmp:
+        # quantize_dynamic wants a file; a model over 2 GB cannot be serialised in one piece.
+        source = Path(tmp) / "fp32.onnx"
+        save_model(model, source)
+        quantize_dynamic(
+            source,
+            out_path,
+            op_types_to_quantize=op_types,
+            per_channel=settings.per_channel,
+            weight_type=QuantType.QInt8,
+            extra_options={"MatMulConstBOnly": True},
+        )
+    return save_model(onnx.load(str(out_path)), out_path)
+
+
+def _int4(model: onnx.ModelProto, settings: QuantSettings, out_path: Path) -> list[str]:
+    from onnxruntime.quantization.matmul_nbits_quantizer import (
+        DefaultWeightOnlyQuantConfig,
+        MatMulNBitsQuantizer,
+    )
+
+    op_types: tuple[str, ...] = ("MatMul", "Gather") if settings.quantize_embedding else ("MatMul",)
+    config = DefaultWeightOnlyQuantConfig(
+        block_size=settings.block_size,
+        is_symmetric=settings.symmetric,
+        accuracy_level=settings.accuracy_level,
+        op_types_to_quantize=op_types,
+        quant_axes=(("MatMul", 0), ("Gather", 1)),
+    )
+    quantizer = MatMulNBitsQuantizer(model, algo_config=config)
+    # An all-zero block has scale 0; the quantizer handles it but numpy warns on the division.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        quantizer.process()
+    return save_model(quantizer.model.model, out_path)
+
+
+def count_ops(model: onnx.ModelProto) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for node in model.graph.node:
+        counts[node.op_type] = counts.get(node.op_type, 0) + 1
+    return counts

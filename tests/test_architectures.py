@@ -1,0 +1,97 @@
+"""Every supported architecture through the whole pipeline, with tiny random weights."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import onnx
+import pytest
+from tiny_models import ARCHITECTURES
+
+from edge_agent.llm.bundle import open_bundle
+from edge_agent.llm.onnx_lm import OnnxCausalLM
+from edge_agent_export.quantize import count_ops
+
+PROMPT = "Turn on the kitchen light and dim the"
+NEW_TOKENS = 16  # longer than the tiny Gemma 3 sliding window (8), so local attention is hit
+
+
+def torch_greedy(checkpoint: Path, prompt_ids: list[int], steps: int) -> list[int]:
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(checkpoint, dtype=torch.float32).eval()
+    ids = torch.tensor([prompt_ids])
+    generated: list[int] = []
+    with torch.no_grad():
+        for _ in range(steps):  # no stop tokens: compare every step
+            token = int(model(ids).logits[0, -1].argmax())
+            generated.append(token)
+            ids = torch.cat([ids, torch.tensor([[token]])], dim=1)
+    return generated
+
+
+@pytest.mark.parametrize("model_type", sorted(ARCHITECTURES))
+def test_fp32_onnx_greedy_equals_torch_greedy(
+    model_type: str, tiny_checkpoint: Callable[[str], Path],
+    tiny_bundle: Callable[[str, str], Path],
+) -> None:
+    bundle = open_bundle(tiny_bundle(model_type, "fp32"))
+    lm = OnnxCausalLM(bundle)
+    from tokenizers import Tokenizer
+
+    prompt = Tokenizer.from_file(str(bundle.tokenizer_path)).encode(PROMPT).ids
+    expected = torch_greedy(tiny_checkpoint(model_type), prompt, NEW_TOKENS)
+    assert lm.greedy(prompt, NEW_TOKENS) == expected
+    assert bundle.manifest.architecture.model_type == model_type
+
+
+@pytest.mark.parametrize("model_type", sorted(ARCHITECTURES))
+def test_int4_quantizes_every_linear_and_the_embedding(
+    model_type: str, tiny_bundle: Callable[[str, str], Path]
+) -> None:
+    bundle = open_bundle(tiny_bundle(model_type, "int4"))
+    ops = count_ops(onnx.load(str(bundle.model_path)))
+    layers = bundle.manifest.architecture.num_layers
+    # q, k, v, o, gate, up, down per layer (some exports fuse q/k/v or gate/up), plus the head.
+    assert ops.get("MatMulNBits", 0) >= layers * 4 + 1
+    assert ops.get("GatherBlockQuantized", 0) == 1, "the embedding must be 4-bit too"
+    float_weight_matmuls = _matmuls_with_constant_weight(bundle.model_path)
+    assert float_weight_matmuls == 0
+    quant = bundle.manifest.quantization
+    assert (quant.precision, quant.block_size, quant.embedding_quantized) == ("int4", 16, True)
+    assert OnnxCausalLM(bundle).greedy([1, 2, 3], 4)  # runs
+
+
+@pytest.mark.parametrize("model_type", ["llama", "gemma"])
+def test_int8_is_dynamic_integer_matmul(
+    model_type: str, tiny_bundle: Callable[[str, str], Path]
+) -> None:
+    bundle = open_bundle(tiny_bundle(model_type, "int8"))
+    ops = count_ops(onnx.load(str(bundle.model_path)))
+    assert ops.get("MatMulInteger", 0) >= bundle.manifest.architecture.num_layers * 4 + 1
+    assert ops.get("DynamicQuantizeLinear", 0) > 0
+    assert _matmuls_with_constant_weight(bundle.model_path) == 0
+    assert bundle.manifest.quantization.per_channel is True
+
+
+def test_quantized_bundles_are_smaller_and_report_agreement(
+    tiny_bundle: Callable[[str, str], Path],
+) -> None:
+    sizes = {p: open_bundle(tiny_bundle("llama", p)).model_path.stat().st_size
+             for p in ("fp32", "int8", "int4")}
+    assert sizes["int4"] < sizes["int8"] < sizes["fp32"]
+    import json
+
+    report = json.loads((tiny_bundle("llama", "int4") / "quality_report.json").read_text())
+    rows = {row["precision"]: row for row in report["rows"]}
+    assert rows["fp32"]["top1_agreement_vs_fp32"] == 1.0
+    assert 0.0 <= rows["int4"]["top1_agreement_vs_fp32"] <= 1.0
+    assert rows["int4"]["decode_tokens_per_s"] > 0 and rows["int4"]["perplexity"] > 1.0
+
+
+def _matmuls_with_constant_weight(path: Path) -> int:
+    graph = onnx.load(str(path)).graph
+    constants = {init.name for init in graph.initializer}
+    return sum(1 for n in graph.node if n.op_type == "MatMul" and n.input[1] in constants)
