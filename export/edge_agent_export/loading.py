@@ -60,8 +60,11 @@ def load(source: ResolvedSource) -> LoadedModel:
         check_architecture(str(config.model_type), source.ref)
     try:
         model = AutoModelForCausalLM.from_pretrained(**where, dtype=torch.float32)
-    except (OSError, ValueError, KeyError, EOFError, RuntimeError) as exc:
-        raise SourceError(f"{source.ref}: cannot load the weights: {exc}") from exc
+    except Exception as exc:  # a damaged file fails deep inside gguf / safetensors readers
+        hint = " (truncated or not a GGUF model?)" if source.is_gguf else ""
+        raise SourceError(
+            f"{source.ref}: cannot load the weights{hint}: {type(exc).__name__}: {exc}"
+        ) from exc
     model.eval()
     check_architecture(str(model.config.model_type), source.ref)
 

@@ -1,0 +1,56 @@
+"""``edge-agent``: the device side. For now: load a bundle and answer a prompt."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+
+from edge_agent.llm.bundle import BundleError, open_bundle
+from edge_agent.llm.onnx_lm import SessionSettings
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="edge-agent", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true")
+    commands = parser.add_subparsers(dest="command", required=True)
+    generate = commands.add_parser("generate", help="answer one prompt with a bundle")
+    generate.add_argument("--bundle", type=Path, required=True, help="bundle folder")
+    generate.add_argument("--max-new-tokens", type=int, default=None)
+    generate.add_argument("--threads", type=int, default=0, help="0: onnxruntime's choice")
+    generate.add_argument("--raw", action="store_true", help="skip the chat template")
+    generate.add_argument("--skip-hash-check", action="store_true",
+                          help="check file sizes only (faster start)")
+    generate.add_argument("prompt", help="the text to answer")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    from edge_agent.llm.text import TextModel
+
+    try:
+        bundle = open_bundle(args.bundle, check_hashes=not args.skip_hash_check)
+    except BundleError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    model = TextModel.load(bundle, SessionSettings(intra_op_threads=args.threads))
+    started = time.perf_counter()
+    model.complete(args.prompt, max_new_tokens=args.max_new_tokens, chat=not args.raw,
+                   on_text=lambda piece: print(piece, end="", flush=True))
+    print()
+    print(f"[{bundle.manifest.name}: load {model.lm.load_time_s:.2f} s, "
+          f"answer {time.perf_counter() - started:.2f} s]", file=sys.stderr)
+    return 0
+
+
+def run() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,68 @@
+"""Text in, text out: a bundle's tokenizer and chat template around the token-id model."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from tokenizers import Tokenizer
+
+from edge_agent.llm.bundle import Bundle
+from edge_agent.llm.onnx_lm import OnnxCausalLM, SessionSettings
+
+
+@dataclass
+class TextModel:
+    bundle: Bundle
+    lm: OnnxCausalLM
+    tokenizer: Tokenizer
+
+    @classmethod
+    def load(cls, bundle: Bundle, settings: SessionSettings | None = None) -> TextModel:
+        return cls(bundle, OnnxCausalLM(bundle, settings),
+                   Tokenizer.from_file(str(bundle.tokenizer_path)))
+
+    def prompt_ids(self, user_text: str, *, chat: bool = True) -> list[int]:
+        """Token ids for ``user_text``, wrapped in the chat template when there is one."""
+        tokens = self.bundle.manifest.tokens
+        template = self.bundle.manifest.chat_template
+        text = render_chat(template, user_text) if chat and template else user_text
+        ids = self.tokenizer.encode(text).ids
+        bos = tokens.bos_id
+        if tokens.add_bos and bos is not None and ids[:1] != [bos]:
+            ids = [bos, *ids]
+        return ids
+
+    def complete(self, user_text: str, *, max_new_tokens: int | None = None, chat: bool = True,
+                 on_text: Callable[[str], None] | None = None) -> str:
+        """Greedy answer to ``user_text``; ``on_text`` receives the text as it grows."""
+        manifest = self.bundle.manifest
+        limit = max_new_tokens or manifest.generation.max_new_tokens
+        stops = set(manifest.tokens.stop_ids)
+        logits, cache = self.lm.forward(self.prompt_ids(user_text, chat=chat), self.lm.empty_cache())
+        generated: list[int] = []
+        shown = ""
+        for _ in range(limit):
+            token = int(logits[-1].argmax())
+            if token in stops:
+                break
+            generated.append(token)
+            text = self.tokenizer.decode(generated)
+            if on_text is not None and not text.endswith("\ufffd"):  # wait for whole characters
+                on_text(text[len(shown):])
+                shown = text
+            logits, cache = self.lm.forward([token], cache)
+        return self.tokenizer.decode(generated)
+
+
+def render_chat(template: str, user_text: str) -> str:
+    """Render a Hugging Face chat template for one user turn, ready for the reply."""
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+    return env.from_string(template).render(
+        messages=[{"role": "user", "content": user_text}],
+        add_generation_prompt=True,
+        bos_token="",  # the BOS id is added by prompt_ids from the manifest, not as text
+        eos_token="",
+    )
