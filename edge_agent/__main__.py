@@ -21,16 +21,19 @@ def _parser() -> argparse.ArgumentParser:
     generate.add_argument("--max-new-tokens", type=int, default=None)
     generate.add_argument("--threads", type=int, default=0, help="0: onnxruntime's choice")
     generate.add_argument("--raw", action="store_true", help="skip the chat template")
-    generate.add_argument("--skip-hash-check", action="store_true",
-                          help="check file sizes only (faster start)")
+    generate.add_argument(
+        "--skip-hash-check", action="store_true", help="check file sizes only (faster start)"
+    )
     generate.add_argument("prompt", help="the text to answer")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
     from edge_agent.llm.text import TextModel
 
     try:
@@ -40,11 +43,18 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     model = TextModel.load(bundle, SessionSettings(intra_op_threads=args.threads))
     started = time.perf_counter()
-    model.complete(args.prompt, max_new_tokens=args.max_new_tokens, chat=not args.raw,
-                   on_text=lambda piece: print(piece, end="", flush=True))
+    model.complete(
+        args.prompt,
+        max_new_tokens=args.max_new_tokens,
+        chat=not args.raw,
+        on_text=lambda piece: print(piece, end="", flush=True),
+    )
     print()
-    print(f"[{bundle.manifest.name}: load {model.lm.load_time_s:.2f} s, "
-          f"answer {time.perf_counter() - started:.2f} s]", file=sys.stderr)
+    print(
+        f"[{bundle.manifest.name}: load {model.lm.load_time_s:.2f} s, "
+        f"answer {time.perf_counter() - started:.2f} s]",
+        file=sys.stderr,
+    )
     return 0
 
 

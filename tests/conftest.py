@@ -28,8 +28,9 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str],
 
 
 @pytest.fixture(scope="session")
-def tiny_bundle(tmp_path_factory: pytest.TempPathFactory,
-                tiny_checkpoint: Callable[[str], Path]) -> Callable[[str, str], Path]:
+def tiny_bundle(
+    tmp_path_factory: pytest.TempPathFactory, tiny_checkpoint: Callable[[str], Path]
+) -> Callable[[str, str], Path]:
     """Build (once) a bundle of a model type at a precision."""
     from edge_agent_export.build import build
     from edge_agent_export.quantize import QuantSettings
@@ -40,9 +41,12 @@ def tiny_bundle(tmp_path_factory: pytest.TempPathFactory,
         key = (model_type, precision)
         if key not in cache:
             out = tmp_path_factory.mktemp("bundles") / f"{model_type}-{precision}"
-            build(str(tiny_checkpoint(model_type)), out,
-                  QuantSettings(precision=precision, block_size=16),  # type: ignore[arg-type]
-                  quiet=True)
+            build(
+                str(tiny_checkpoint(model_type)),
+                out,
+                QuantSettings(precision=precision, block_size=16),  # type: ignore[arg-type]
+                quiet=True,
+            )
             cache[key] = out
         return cache[key]
 

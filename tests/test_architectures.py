@@ -7,11 +7,11 @@ from pathlib import Path
 
 import onnx
 import pytest
+from edge_agent_export.quantize import count_ops
 from tiny_models import ARCHITECTURES
 
 from edge_agent.llm.bundle import open_bundle
 from edge_agent.llm.onnx_lm import OnnxCausalLM
-from edge_agent_export.quantize import count_ops
 
 PROMPT = "Turn on the kitchen light and dim the"
 NEW_TOKENS = 16  # longer than the tiny Gemma 3 sliding window (8), so local attention is hit
@@ -34,7 +34,8 @@ def torch_greedy(checkpoint: Path, prompt_ids: list[int], steps: int) -> list[in
 
 @pytest.mark.parametrize("model_type", sorted(ARCHITECTURES))
 def test_fp32_onnx_greedy_equals_torch_greedy(
-    model_type: str, tiny_checkpoint: Callable[[str], Path],
+    model_type: str,
+    tiny_checkpoint: Callable[[str], Path],
     tiny_bundle: Callable[[str, str], Path],
 ) -> None:
     bundle = open_bundle(tiny_bundle(model_type, "fp32"))
@@ -79,8 +80,10 @@ def test_int8_is_dynamic_integer_matmul(
 def test_quantized_bundles_are_smaller_and_report_agreement(
     tiny_bundle: Callable[[str, str], Path],
 ) -> None:
-    sizes = {p: open_bundle(tiny_bundle("llama", p)).model_path.stat().st_size
-             for p in ("fp32", "int8", "int4")}
+    sizes = {
+        p: open_bundle(tiny_bundle("llama", p)).model_path.stat().st_size
+        for p in ("fp32", "int8", "int4")
+    }
     assert sizes["int4"] < sizes["int8"] < sizes["fp32"]
     import json
 

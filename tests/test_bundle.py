@@ -79,7 +79,7 @@ def test_file_names_cannot_leave_the_bundle(bundle_copy: Path) -> None:
 
 
 def test_not_a_bundle(tmp_path: Path) -> None:
-    with pytest.raises(BundleError, match="manifest.json: missing"):
+    with pytest.raises(BundleError, match=r"manifest\.json: missing"):
         open_bundle(tmp_path)
     (tmp_path / MANIFEST_NAME).write_text("{not json")
     with pytest.raises(BundleError, match="not valid JSON"):

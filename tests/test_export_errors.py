@@ -7,14 +7,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
 from edge_agent_export import sources
 from edge_agent_export.__main__ import main
 
 
 def _build(source: str, out: Path, *extra: str) -> int:
-    return main(["build", "--source", source, "--quant", "int4", "--out", str(out), "--quiet",
-                 *extra])
+    return main(
+        ["build", "--source", source, "--quant", "int4", "--out", str(out), "--quiet", *extra]
+    )
 
 
 def _leftovers(folder: Path) -> list[str]:
@@ -58,22 +58,25 @@ def test_unsupported_architecture(tmp_path: Path, capsys: pytest.CaptureFixture[
 
     folder = tmp_path / "gpt2"
     GPT2LMHeadModel(GPT2Config(n_embd=32, n_layer=1, n_head=2, vocab_size=64)).save_pretrained(
-        folder)
+        folder
+    )
     assert _build(str(folder), tmp_path / "out") == 2
     err = capsys.readouterr().err
     assert "architecture 'gpt2' is not supported" in err and "llama" in err
     assert not (tmp_path / "out").exists()
 
 
-def test_offline_without_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_offline_without_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("EDGE_AGENT_CACHE", str(tmp_path / "cache"))
     assert _build("gemma3-270m", tmp_path / "out", "--offline") == 2
     assert "not in the cache" in capsys.readouterr().err
 
 
-def test_corrupt_cached_source_is_not_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_corrupt_cached_source_is_not_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("EDGE_AGENT_CACHE", str(tmp_path / "cache"))
     builtin = sources.BUILTINS["smollm2-135m-instruct"]
     cached = sources.cache_dir() / builtin.name / builtin.filename
@@ -85,7 +88,9 @@ def test_corrupt_cached_source_is_not_used(tmp_path: Path, monkeypatch: pytest.M
 
 
 def test_failure_mid_build_keeps_the_previous_bundle(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
     tiny_checkpoint: Callable[[str], Path],
 ) -> None:
     out = tmp_path / "bundle"

@@ -12,7 +12,6 @@ import random
 from pathlib import Path
 
 import pytest
-
 from edge_agent_export.gguf_tokenizer import (
     SPACE,
     USER_DEFINED,
@@ -34,11 +33,21 @@ def sp_model(tmp_path_factory: pytest.TempPathFactory) -> object:
     spm = pytest.importorskip("sentencepiece")
     buffer = io.BytesIO()
     spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(CORPUS), model_writer=buffer, model_type="bpe",
-        vocab_size=400, byte_fallback=True, add_dummy_prefix=False,
-        normalization_rule_name="identity", remove_extra_whitespaces=False,  # as Gemma
-        user_defined_symbols=["\u2581\u2581", "<start_of_turn>"], control_symbols=["<end_of_turn>"],
-        bos_id=2, eos_id=1, unk_id=3, pad_id=0, minloglevel=2,
+        sentence_iterator=iter(CORPUS),
+        model_writer=buffer,
+        model_type="bpe",
+        vocab_size=400,
+        byte_fallback=True,
+        add_dummy_prefix=False,
+        normalization_rule_name="identity",
+        remove_extra_whitespaces=False,  # as Gemma
+        user_defined_symbols=["\u2581\u2581", "<start_of_turn>"],
+        control_symbols=["<end_of_turn>"],
+        bos_id=2,
+        eos_id=1,
+        unk_id=3,
+        pad_id=0,
+        minloglevel=2,
     )
     return spm.SentencePieceProcessor(model_proto=buffer.getvalue())
 
@@ -97,7 +106,7 @@ def test_whole_words_stay_whole(gguf_file: Path, sp_model: object) -> None:
 
 def test_matches_sentencepiece_on_random_text(gguf_file: Path, sp_model: object) -> None:
     tokenizer = sentencepiece_bpe_tokenizer(read_vocab(gguf_file))
-    words = " ".join(CORPUS).split() + ["Zürich", "42%", "ünïcode", "🙂", "x", "  ", "\n"]
+    words = [*" ".join(CORPUS).split(), "Zürich", "42%", "ünïcode", "🙂", "x", "  ", "\n"]
     rng = random.Random(7)
     for _ in range(300):
         text = " ".join(rng.choice(words) for _ in range(rng.randint(1, 10)))

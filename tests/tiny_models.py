@@ -37,8 +37,12 @@ ARCHITECTURES: dict[str, dict[str, Any]] = {
     "qwen2": {},
     "phi3": {"pad_token_id": 0},
     "gemma": {"head_dim": 16, "tie_word_embeddings": True},
-    "gemma3_text": {"head_dim": 16, "tie_word_embeddings": True, "sliding_window": 8,
-                    "query_pre_attn_scalar": 16},
+    "gemma3_text": {
+        "head_dim": 16,
+        "tie_word_embeddings": True,
+        "sliding_window": 8,
+        "query_pre_attn_scalar": 16,
+    },
 }
 
 

@@ -71,7 +71,8 @@ def verify_files(bundle_dir: Path, manifest: Manifest, *, check_hashes: bool = T
         size = path.stat().st_size
         if size != entry.size_bytes:
             raise BundleError(
-                f"{path}: size {size} bytes, manifest says {entry.size_bytes} (truncated or replaced)"
+                f"{path}: size {size} bytes, manifest says {entry.size_bytes} "
+                "(truncated or replaced)"
             )
         if check_hashes and sha256_file(path) != entry.sha256:
             raise BundleError(f"{path}: sha256 does not match the manifest (corrupt or modified)")

@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Literal[1] = 1
 MANIFEST_NAME = "manifest.json"
 
 Precision = Literal["fp32", "int8", "int4"]
@@ -75,7 +75,7 @@ class Quantization(_Frozen):
     block_size: int | None = None
     """int4 only: weights per quantization block."""
     accuracy_level: int | None = None
-    """int4 only: onnxruntime MatMulNBits accuracy_level (0 unset, 1 fp32, 2 fp16, 3 bf16, 4 int8)."""
+    """int4 only: MatMulNBits accuracy_level (0 unset, 1 fp32, 2 fp16, 3 bf16, 4 int8)."""
     symmetric: bool | None = None
     embedding_quantized: bool = False
     """Whether the token embedding (Gather) was quantized too."""

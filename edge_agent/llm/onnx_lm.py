@@ -64,8 +64,10 @@ class OnnxCausalLM:
         self.io = bundle.manifest.io
         arch = bundle.manifest.architecture
         self._kv_shape = (1, arch.num_kv_heads, 0, arch.head_dim)
-        self._output_names = [self.io.logits, *self._interleaved(self.io.present_keys,
-                                                                  self.io.present_values)]
+        self._output_names = [
+            self.io.logits,
+            *self._interleaved(self.io.present_keys, self.io.present_values),
+        ]
 
     @staticmethod
     def _interleaved(keys: Sequence[str], values: Sequence[str]) -> list[str]:
@@ -79,7 +81,7 @@ class OnnxCausalLM:
     def forward(
         self, token_ids: Sequence[int], cache: KVCache, logits_positions: int = 1
     ) -> tuple[FloatArray, KVCache]:
-        """Run ``token_ids`` after ``cache``; return logits of the last positions and the new cache."""
+        """Run ``token_ids`` after ``cache``; return the last logits and the new cache."""
         count = len(token_ids)
         total = cache.length + count
         feeds: dict[str, npt.NDArray[np.generic]] = {

@@ -19,27 +19,36 @@ class TextModel:
 
     @classmethod
     def load(cls, bundle: Bundle, settings: SessionSettings | None = None) -> TextModel:
-        return cls(bundle, OnnxCausalLM(bundle, settings),
-                   Tokenizer.from_file(str(bundle.tokenizer_path)))
+        return cls(
+            bundle, OnnxCausalLM(bundle, settings), Tokenizer.from_file(str(bundle.tokenizer_path))
+        )
 
     def prompt_ids(self, user_text: str, *, chat: bool = True) -> list[int]:
         """Token ids for ``user_text``, wrapped in the chat template when there is one."""
         tokens = self.bundle.manifest.tokens
         template = self.bundle.manifest.chat_template
         text = render_chat(template, user_text) if chat and template else user_text
-        ids = self.tokenizer.encode(text).ids
+        ids: list[int] = self.tokenizer.encode(text).ids
         bos = tokens.bos_id
         if tokens.add_bos and bos is not None and ids[:1] != [bos]:
             ids = [bos, *ids]
         return ids
 
-    def complete(self, user_text: str, *, max_new_tokens: int | None = None, chat: bool = True,
-                 on_text: Callable[[str], None] | None = None) -> str:
+    def complete(
+        self,
+        user_text: str,
+        *,
+        max_new_tokens: int | None = None,
+        chat: bool = True,
+        on_text: Callable[[str], None] | None = None,
+    ) -> str:
         """Greedy answer to ``user_text``; ``on_text`` receives the text as it grows."""
         manifest = self.bundle.manifest
         limit = max_new_tokens or manifest.generation.max_new_tokens
         stops = set(manifest.tokens.stop_ids)
-        logits, cache = self.lm.forward(self.prompt_ids(user_text, chat=chat), self.lm.empty_cache())
+        logits, cache = self.lm.forward(
+            self.prompt_ids(user_text, chat=chat), self.lm.empty_cache()
+        )
         generated: list[int] = []
         shown = ""
         for _ in range(limit):
@@ -49,10 +58,10 @@ class TextModel:
             generated.append(token)
             text = self.tokenizer.decode(generated)
             if on_text is not None and not text.endswith("\ufffd"):  # wait for whole characters
-                on_text(text[len(shown):])
+                on_text(text[len(shown) :])
                 shown = text
             logits, cache = self.lm.forward([token], cache)
-        return self.tokenizer.decode(generated)
+        return str(self.tokenizer.decode(generated))
 
 
 def render_chat(template: str, user_text: str) -> str:

@@ -24,19 +24,31 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     build = commands.add_parser("build", help="export a model to an ONNX bundle")
-    build.add_argument("--source", required=True,
-                       help="built-in name (smollm2-135m-instruct, gemma3-270m, default), "
-                            "a .gguf file, a checkpoint folder, or a hub id")
+    build.add_argument(
+        "--source",
+        required=True,
+        help="built-in name (smollm2-135m-instruct, gemma3-270m, default), "
+        "a .gguf file, a checkpoint folder, or a hub id",
+    )
     build.add_argument("--quant", choices=("fp32", "int8", "int4"), default="int4")
     build.add_argument("--out", required=True, type=Path, help="bundle folder to create")
     build.add_argument("--block-size", type=int, default=32, help="int4 block size (default 32)")
-    build.add_argument("--accuracy-level", type=int, default=0, choices=(0, 1, 2, 3, 4),
-                       help="int4 MatMulNBits accuracy_level (4: int8 activations, fastest)")
+    build.add_argument(
+        "--accuracy-level",
+        type=int,
+        default=0,
+        choices=(0, 1, 2, 3, 4),
+        help="int4 MatMulNBits accuracy_level (4: int8 activations, fastest)",
+    )
     build.add_argument("--asymmetric", action="store_true", help="int4 with zero points")
-    build.add_argument("--per-tensor", action="store_true",
-                       help="int8 with one scale per tensor instead of per channel")
-    build.add_argument("--keep-embedding", action="store_true",
-                       help="leave the token embedding in fp32")
+    build.add_argument(
+        "--per-tensor",
+        action="store_true",
+        help="int8 with one scale per tensor instead of per channel",
+    )
+    build.add_argument(
+        "--keep-embedding", action="store_true", help="leave the token embedding in fp32"
+    )
     build.add_argument("--force", action="store_true", help="replace --out if it exists")
     build.add_argument("--offline", action="store_true", help="use only cached sources")
     build.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -45,6 +57,20 @@ def _parser() -> argparse.ArgumentParser:
     inspect.add_argument("bundle", type=Path)
     inspect.add_argument("--json", action="store_true", help="print the manifest as JSON")
 
+    bench = commands.add_parser(
+        "bench", help="build every source x precision; print size, time, memory, quality"
+    )
+    bench.add_argument(
+        "--sources",
+        default="smollm2-135m-instruct,gemma3-270m",
+        help="comma-separated sources (default: both built-ins)",
+    )
+    bench.add_argument("--quants", default="fp32,int8,int4", help="comma-separated precisions")
+    bench.add_argument(
+        "--out", type=Path, default=Path("bundles/bench"), help="folder for the bundles built"
+    )
+    bench.add_argument("--json", action="store_true", help="print the rows as JSON")
+
     verify = commands.add_parser("verify", help="check a bundle's files against its manifest")
     verify.add_argument("bundle", type=Path)
     return parser
@@ -52,14 +78,13 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    commands = {"build": _build, "bench": _bench, "inspect": _inspect, "verify": _verify}
     try:
-        if args.command == "build":
-            return _build(args)
-        if args.command == "inspect":
-            return _inspect(args)
-        return _verify(args)
+        return commands[args.command](args)
     except (ExportError, BundleError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -85,12 +110,21 @@ def _build(args: argparse.Namespace) -> int:
         symmetric=not args.asymmetric,
         quantize_embedding=not args.keep_embedding,
     )
-    result = build(args.source, args.out, settings, force=args.force, offline=args.offline,
-                   quiet=args.quiet)
+    result = build(
+        args.source, args.out, settings, force=args.force, offline=args.offline, quiet=args.quiet
+    )
     print_stages(result.stage_seconds)
     print_manifest(result.bundle.manifest, result.bundle.path)
     print_report(result.report)
     return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from edge_agent_export.bench import bench, print_rows
+
+    rows = bench(args.sources.split(","), args.quants.split(","), args.out)
+    print_rows(rows, args.json)
+    return 0 if all(r.ok for r in rows) else 1
 
 
 def _inspect(args: argparse.Namespace) -> int:

@@ -23,7 +23,14 @@ from edge_agent_export.onnx_export import describe_architecture, describe_graph,
 from edge_agent_export.quality import PrecisionRow, QualityReport, encode_texts, eval_texts, measure
 from edge_agent_export.quantize import QuantSettings, quantize
 
-STAGES = ("fetch source", "load weights", "export ONNX", "quantize", "quality report", "write bundle")
+STAGES = (
+    "fetch source",
+    "load weights",
+    "export ONNX",
+    "quantize",
+    "quality report",
+    "write bundle",
+)
 
 
 @dataclass
@@ -37,8 +44,13 @@ class _Progress:
     """One bar over the build's stages, with the time each took."""
 
     def __init__(self, quiet: bool) -> None:
-        self.bar = tqdm(total=len(STAGES), unit="stage", disable=quiet, file=sys.stderr,
-                        bar_format="{desc:<32} {bar} {n_fmt}/{total_fmt} [{elapsed}]")
+        self.bar = tqdm(
+            total=len(STAGES),
+            unit="stage",
+            disable=quiet,
+            file=sys.stderr,
+            bar_format="{desc:<32} {bar} {n_fmt}/{total_fmt} [{elapsed}]",
+        )
         self.seconds: dict[str, float] = {}
 
     @contextmanager
@@ -68,13 +80,16 @@ def build(
         source = sources.resolve(source_spec, offline=offline)
     with progress.stage("load weights"):
         loaded = load(source)
-    with staging_folder(out_dir, force=force) as staging, \
-            tempfile.TemporaryDirectory(dir=staging.parent, prefix=".export-") as tmp:
+    with (
+        staging_folder(out_dir, force=force) as staging,
+        tempfile.TemporaryDirectory(dir=staging.parent, prefix=".export-") as tmp,
+    ):
         with progress.stage("export ONNX"):
             proto = export_decoder(loaded.model, Path(tmp))
             manifest = _manifest(source, loaded, proto, settings)
-            reference = _write_bundle(Path(tmp) / "fp32", proto, QuantSettings("fp32"),
-                                      loaded, manifest)
+            reference = _write_bundle(
+                Path(tmp) / "fp32", proto, QuantSettings("fp32"), loaded, manifest
+            )
         with progress.stage("quantize"):
             if settings.precision == "fp32":
                 target = _write_bundle(staging, proto, settings, loaded, manifest)
@@ -85,20 +100,25 @@ def build(
             report = _quality_report(reference, target, loaded)
         with progress.stage("write bundle"):
             (staging / "quality_report.json").write_text(
-                json.dumps(report.model_dump(mode="json"), indent=2) + "\n", encoding="utf-8")
+                json.dumps(report.model_dump(mode="json"), indent=2) + "\n", encoding="utf-8"
+            )
             write_manifest(staging, target.manifest)
     progress.close()
     bundle = open_bundle(out_dir)
     return BuildResult(bundle, report, progress.seconds)
 
 
-def _manifest(source: sources.ResolvedSource, loaded: LoadedModel, proto: object,
-              settings: QuantSettings) -> Manifest:
-    name = f"{Path(source.ref).name if source.kind != 'builtin' else source.ref}-{settings.precision}"
+def _manifest(
+    source: sources.ResolvedSource, loaded: LoadedModel, proto: object, settings: QuantSettings
+) -> Manifest:
+    name = (
+        f"{Path(source.ref).name if source.kind != 'builtin' else source.ref}-{settings.precision}"
+    )
     return Manifest(
         name=name,
-        source=SourceInfo(kind=source.kind, ref=source.ref, sha256=source.sha256,
-                          license=source.license),
+        source=SourceInfo(
+            kind=source.kind, ref=source.ref, sha256=source.sha256, license=source.license
+        ),
         architecture=describe_architecture(loaded.model, proto),  # type: ignore[arg-type]
         io=describe_graph(proto),  # type: ignore[arg-type]
         quantization=settings.describe(),
@@ -109,18 +129,25 @@ def _manifest(source: sources.ResolvedSource, loaded: LoadedModel, proto: object
     )
 
 
-def _write_bundle(folder: Path, proto: object, settings: QuantSettings, loaded: LoadedModel,
-                  manifest: Manifest) -> Bundle:
+def _write_bundle(
+    folder: Path, proto: object, settings: QuantSettings, loaded: LoadedModel, manifest: Manifest
+) -> Bundle:
     folder.mkdir(parents=True, exist_ok=True)
     quantize(proto, settings, folder / manifest.model_file)  # type: ignore[arg-type]
     loaded.tokenizer.save(str(folder / manifest.tokenizer_file))
-    written = write_manifest(folder, manifest.model_copy(update={
-        "quantization": settings.describe()}))
+    written = write_manifest(
+        folder, manifest.model_copy(update={"quantization": settings.describe()})
+    )
     return Bundle(folder, written)
 
 
-def _quantized_bundle(reference: Bundle, folder: Path, settings: QuantSettings,
-                      loaded: LoadedModel, manifest: Manifest) -> Bundle:
+def _quantized_bundle(
+    reference: Bundle,
+    folder: Path,
+    settings: QuantSettings,
+    loaded: LoadedModel,
+    manifest: Manifest,
+) -> Bundle:
     import onnx
 
     proto = onnx.load(str(reference.model_path))

@@ -50,8 +50,10 @@ def load(source: ResolvedSource) -> LoadedModel:
 
     where: dict[str, Any] = {"pretrained_model_name_or_path": str(source.path or source.ref)}
     if source.is_gguf and source.path is not None:
-        where = {"pretrained_model_name_or_path": str(source.path.parent),
-                 "gguf_file": source.path.name}
+        where = {
+            "pretrained_model_name_or_path": str(source.path.parent),
+            "gguf_file": source.path.name,
+        }
     else:  # a cheap look at the config first; for GGUF that would mean reading it twice
         try:
             config = AutoConfig.from_pretrained(**where)
@@ -81,8 +83,11 @@ def load(source: ResolvedSource) -> LoadedModel:
         if not getattr(hf_tokenizer, "is_fast", False):
             raise SourceError(f"{source.ref}: needs a fast tokenizer (tokenizer.json)")
         tokenizer = _plain_byte_level(hf_tokenizer.backend_tokenizer)
-        ids = Ids(hf_tokenizer.bos_token_id, _as_list(hf_tokenizer.eos_token_id),
-                  hf_tokenizer.pad_token_id)
+        ids = Ids(
+            hf_tokenizer.bos_token_id,
+            _as_list(hf_tokenizer.eos_token_id),
+            hf_tokenizer.pad_token_id,
+        )
         add_bos = ids.bos is not None and hf_tokenizer("a").input_ids[:1] == [ids.bos]
         chat_template = getattr(hf_tokenizer, "chat_template", None)
     # Special tokens are added by the runtime from the manifest, never by the tokenizer.
@@ -150,5 +155,10 @@ def special_tokens(model: PreTrainedModel, tokenizer: Tokenizer, ids: Ids, add_b
         if token is not None and token not in stops:
             stops.append(token)
     bos = ids.bos if ids.bos is not None else config.bos_token_id
-    return Tokens(bos_id=bos, eos_ids=eos, pad_id=ids.pad,
-                  add_bos=bool(add_bos and bos is not None), stop_ids=stops)
+    return Tokens(
+        bos_id=bos,
+        eos_ids=eos,
+        pad_id=ids.pad,
+        add_bos=bool(add_bos and bos is not None),
+        stop_ids=stops,
+    )

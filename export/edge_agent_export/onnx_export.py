@@ -58,8 +58,10 @@ def describe_graph(proto: onnx.ModelProto) -> GraphIO:
     past_values = sorted((n for n in inputs if n.endswith(".value")), key=_layer_index)
     present_keys = sorted((n for n in outputs if n.endswith(".key")), key=_layer_index)
     present_values = sorted((n for n in outputs if n.endswith(".value")), key=_layer_index)
-    if not past_keys or len({len(past_keys), len(past_values), len(present_keys),
-                             len(present_values)}) != 1:
+    if (
+        not past_keys
+        or len({len(past_keys), len(past_values), len(present_keys), len(present_values)}) != 1
+    ):
         raise ExportError(f"unexpected KV-cache inputs/outputs: {inputs} -> {outputs}")
     return GraphIO(
         position_ids="position_ids" if "position_ids" in inputs else None,

@@ -51,12 +51,17 @@ def eval_texts() -> list[str]:
 
 
 def encode_texts(tokenizer: Tokenizer, manifest: Manifest, texts: Sequence[str]) -> list[list[int]]:
-    prefix = [manifest.tokens.bos_id] if manifest.tokens.add_bos and manifest.tokens.bos_id is not None else []
+    prefix = (
+        [manifest.tokens.bos_id]
+        if manifest.tokens.add_bos and manifest.tokens.bos_id is not None
+        else []
+    )
     return [prefix + tokenizer.encode(text).ids for text in texts]
 
 
-def teacher_forced(lm: OnnxCausalLM, sequences: Sequence[Sequence[int]], label: str
-                   ) -> tuple[list[np.ndarray], float, int]:
+def teacher_forced(
+    lm: OnnxCausalLM, sequences: Sequence[Sequence[int]], label: str
+) -> tuple[list[np.ndarray], float, int]:
     """Argmax predictions at every position, total negative log-likelihood, token count."""
     predictions: list[np.ndarray] = []
     nll, count = 0.0, 0
@@ -82,16 +87,20 @@ def decode_speed(lm: OnnxCausalLM, prompt: Sequence[int], steps: int = DECODE_TO
     return steps / (time.perf_counter() - started)
 
 
-def measure(bundle: Bundle, sequences: Sequence[Sequence[int]],
-            reference: list[np.ndarray] | None) -> tuple[PrecisionRow, list[np.ndarray]]:
+def measure(
+    bundle: Bundle, sequences: Sequence[Sequence[int]], reference: list[np.ndarray] | None
+) -> tuple[PrecisionRow, list[np.ndarray]]:
     """One row of the report; ``reference`` is fp32's predictions (None: this is fp32)."""
     lm = OnnxCausalLM(bundle, SessionSettings(intra_op_threads=BENCH_THREADS))
     precision = bundle.manifest.quantization.precision
     predictions, nll, count = teacher_forced(lm, sequences, precision)
     reference = reference if reference is not None else predictions
     agree = sum(int((a == b).sum()) for a, b in zip(predictions, reference, strict=True))
-    size = sum(entry.size_bytes for name, entry in bundle.manifest.files.items()
-               if name.startswith(Path(bundle.manifest.model_file).stem))
+    size = sum(
+        entry.size_bytes
+        for name, entry in bundle.manifest.files.items()
+        if name.startswith(Path(bundle.manifest.model_file).stem)
+    )
     row = PrecisionRow(
         precision=precision,
         size_bytes=size,

