@@ -7,11 +7,11 @@ from pathlib import Path
 
 import onnx
 import pytest
-from edge_agent_export.quantize import count_ops
 from tiny_models import ARCHITECTURES
 
 from edge_agent.llm.bundle import open_bundle
 from edge_agent.llm.onnx_lm import OnnxCausalLM
+from edge_agent_export.quantize import count_ops
 
 PROMPT = "Turn on the kitchen light and dim the"
 NEW_TOKENS = 16  # longer than the tiny Gemma 3 sliding window (8), so local attention is hit

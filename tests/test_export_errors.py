@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
 from edge_agent_export import sources
 from edge_agent_export.__main__ import main
 

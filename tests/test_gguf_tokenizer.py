@@ -12,6 +12,7 @@ import random
 from pathlib import Path
 
 import pytest
+
 from edge_agent_export.gguf_tokenizer import (
     SPACE,
     USER_DEFINED,
