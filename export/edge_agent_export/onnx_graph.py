@@ -19,7 +19,8 @@ from edge_agent_export.errors import ExportError
 
 LOGITS_POSITIONS = "logits_positions"
 _PASS_THROUGH = {"Div", "Tanh", "Mul", "Cast", "Add", "Identity"}
-_TWO_GB = 2**31 - 1
+# protobuf cannot serialise a message over 2 GB; keep a margin for the graph itself.
+EXTERNAL_DATA_THRESHOLD_BYTES = 2**31 - 1 - (64 << 20)
 
 
 def _producers(graph: onnx.GraphProto) -> dict[str, onnx.NodeProto]:
@@ -109,12 +110,16 @@ def save_model(model: onnx.ModelProto, path: Path) -> list[str]:
 
     Returns the file names written, relative to the model's folder.
     """
-    if initializer_bytes(model) < _TWO_GB - (64 << 20):
+    if initializer_bytes(model) < EXTERNAL_DATA_THRESHOLD_BYTES:
         onnx.save_model(model, str(path))
         return [path.name]
     data_name = path.name + ".data"
+    # Saving with external data rewrites the tensors of the proto it is given into
+    # references; work on a copy so the caller's model stays whole.
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model)
     onnx.save_model(
-        model,
+        copy,
         str(path),
         save_as_external_data=True,
         all_tensors_to_one_file=True,

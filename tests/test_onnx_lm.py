@@ -1,0 +1,40 @@
+"""The decoder graph stepped with a KV cache agrees with itself run whole."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge_agent.llm.bundle import open_bundle
+from edge_agent.llm.onnx_lm import OnnxCausalLM
+
+TOKENS = [5, 17, 42, 8, 99, 3, 250, 61, 7, 12, 33, 120]
+
+
+@pytest.mark.parametrize("model_type", ["llama", "gemma3_text"])
+def test_cached_steps_equal_one_full_pass(
+    model_type: str, tiny_bundle: Callable[[str, str], Path]
+) -> None:
+    lm = OnnxCausalLM(open_bundle(tiny_bundle(model_type, "fp32")))
+    whole, _ = lm.forward(TOKENS, lm.empty_cache(), logits_positions=len(TOKENS))
+    assert whole.shape == (len(TOKENS), lm.manifest.architecture.vocab_size)
+
+    prefix, cache = lm.forward(TOKENS[:5], lm.empty_cache())
+    stepped = [prefix[-1]]
+    for token in TOKENS[5:-1]:
+        logits, cache = lm.forward([token], cache)
+        stepped.append(logits[-1])
+    np.testing.assert_allclose(np.stack(stepped), whole[4:-1], rtol=1e-4, atol=1e-4)
+    assert cache.length == len(TOKENS) - 1
+
+
+def test_generation_graph_returns_only_the_last_position(
+    tiny_bundle: Callable[[str, str], Path],
+) -> None:
+    lm = OnnxCausalLM(open_bundle(tiny_bundle("llama", "int4")))
+    logits, cache = lm.forward(TOKENS, lm.empty_cache())
+    assert logits.shape[0] == 1
+    assert cache.keys[0].shape[2] == len(TOKENS)
