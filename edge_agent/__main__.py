@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 import time
 from pathlib import Path
 
 from edge_agent.llm.bundle import BundleError, open_bundle
 from edge_agent.llm.onnx_lm import SessionSettings
+from edge_agent.logs import setup_logging
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -30,10 +30,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    setup_logging(args.verbose)
     from edge_agent.llm.text import TextModel
 
     try:
@@ -49,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         chat=not args.raw,
         on_text=lambda piece: print(piece, end="", flush=True),
     )
-    print()
+    print(flush=True)
     print(
         f"[{bundle.manifest.name}: load {model.lm.load_time_s:.2f} s, "
         f"answer {time.perf_counter() - started:.2f} s]",

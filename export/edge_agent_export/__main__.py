@@ -9,11 +9,11 @@ from __future__ import annotations
 import argparse
 import errno
 import json
-import logging
 import sys
 from pathlib import Path
 
 from edge_agent.llm.bundle import BundleError, open_bundle, read_manifest
+from edge_agent.logs import setup_logging
 from edge_agent_export.errors import ExportError
 from edge_agent_export.report_table import print_manifest, print_report, print_stages
 
@@ -78,10 +78,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    setup_logging(args.verbose)
     commands = {"build": _build, "bench": _bench, "inspect": _inspect, "verify": _verify}
     try:
         return commands[args.command](args)
