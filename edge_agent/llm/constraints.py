@@ -13,13 +13,16 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
 from edge_agent.llm.generate import GrammarError
 from edge_agent.llm.onnx_lm import FloatArray
+
+if TYPE_CHECKING:
+    from llguidance._lib import JsonCompileOptions
 
 
 class TokenizerBytesError(Exception):
@@ -37,8 +40,10 @@ def json_schema_grammar(schema: dict[str, Any], *, compact: bool = True) -> str:
     """A grammar for JSON matching ``schema``; compact JSON forces more of its tokens."""
     from llguidance import LLMatcher
 
-    options = {"whitespace_flexible": False} if compact else None
-    return str(LLMatcher.grammar_from_json_schema(json.dumps(schema), overrides=options))
+    if not compact:
+        return str(LLMatcher.grammar_from_json_schema(json.dumps(schema)))
+    compact_json: JsonCompileOptions = {"whitespace_flexible": False}
+    return str(LLMatcher.grammar_from_json_schema(json.dumps(schema), overrides=compact_json))
 
 
 def lark_grammar(lark: str) -> str:
