@@ -166,3 +166,14 @@ def test_bad_arguments() -> None:
         Generator(ScriptedLM(counting)).generate([], max_new_tokens=1)
     with pytest.raises(ValueError):
         SamplingParams(temperature=-1)
+
+
+def test_scores_rank_the_likely_continuation_first() -> None:
+    from edge_agent.llm.scoring import score_continuations
+
+    lm = ScriptedLM(counting)
+    scores = score_continuations(lm, [3], [[4, 5, 6], [4, 9], [7]])
+    confident = 10 - np.log(np.exp(10) + VOCAB - 1)  # log p of the preferred next token
+    assert scores[0] == pytest.approx(3 * confident)
+    assert scores[1] == pytest.approx(confident + (0 - np.log(np.exp(10) + VOCAB - 1)))
+    assert scores[2] == pytest.approx(scores[1] - confident)

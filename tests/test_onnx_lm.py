@@ -38,3 +38,21 @@ def test_generation_graph_returns_only_the_last_position(
     logits, cache = lm.forward(TOKENS, lm.empty_cache())
     assert logits.shape[0] == 1
     assert cache.keys[0].shape[2] == len(TOKENS)
+
+
+def test_scores_equal_a_full_pass(tiny_bundle: Callable[[str, str], Path]) -> None:
+    from edge_agent.llm.generate import PrefixCache
+    from edge_agent.llm.scoring import log_softmax, score_continuations
+
+    lm = OnnxCausalLM(open_bundle(tiny_bundle("llama", "fp32")))
+    prompt, candidates = TOKENS[:6], [TOKENS[6:9], [40, 41], [7]]
+    prefix = PrefixCache(lm)
+    prefix.set(TOKENS[:4])
+    for cache in (None, prefix):
+        scores = score_continuations(lm, prompt, candidates, prefix_cache=cache)
+        for candidate, score in zip(candidates, scores, strict=True):
+            ids = [*prompt, *candidate]
+            logits, _ = lm.forward(ids, lm.empty_cache(), logits_positions=len(ids))
+            steps = log_softmax(logits[len(prompt) - 1 : -1])
+            expected = steps[np.arange(len(candidate)), candidate].sum()
+            assert score == pytest.approx(expected, abs=1e-3)
