@@ -22,7 +22,10 @@ def _parser() -> argparse.ArgumentParser:
     generate.add_argument("--threads", type=int, default=0, help="0: onnxruntime's choice")
     generate.add_argument("--raw", action="store_true", help="skip the chat template")
     generate.add_argument(
-        "--skip-hash-check", action="store_true", help="check file sizes only (faster start)"
+        "--verify",
+        choices=("always", "first", "size"),
+        default="first",
+        help="hash every file always, on first use only (default), or check sizes only",
     )
     generate.add_argument("prompt", help="the text to answer")
     return parser
@@ -34,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     from edge_agent.llm.text import TextModel
 
     try:
-        bundle = open_bundle(args.bundle, check_hashes=not args.skip_hash_check)
+        bundle = open_bundle(args.bundle, verify=args.verify)
     except BundleError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from edge_agent.llm import bundle as bundle_module
 from edge_agent.llm.bundle import BundleError, open_bundle, read_manifest
 from edge_agent.llm.manifest import MANIFEST_NAME, Manifest
 
@@ -41,14 +42,14 @@ def test_flipped_byte_is_detected_and_named(bundle_copy: Path) -> None:
     model.write_bytes(bytes(data))
     with pytest.raises(BundleError, match=r"model\.onnx: sha256 does not match"):
         open_bundle(bundle_copy)
-    open_bundle(bundle_copy, check_hashes=False)  # sizes alone cannot see it
+    open_bundle(bundle_copy, verify="size")  # sizes alone cannot see it
 
 
 def test_truncated_file_is_detected_without_hashing(bundle_copy: Path) -> None:
     tokenizer = bundle_copy / "tokenizer.json"
     tokenizer.write_bytes(tokenizer.read_bytes()[:100])
     with pytest.raises(BundleError, match=r"tokenizer\.json: size 100 bytes"):
-        open_bundle(bundle_copy, check_hashes=False)
+        open_bundle(bundle_copy, verify="size")
 
 
 def test_missing_file_is_named(bundle_copy: Path) -> None:
@@ -95,3 +96,23 @@ def test_manifest_records_what_the_runtime_needs(bundle_copy: Path) -> None:
     assert io.logits_positions == "logits_positions"
     assert manifest.source.kind == "checkpoint" and len(manifest.source.sha256) == 64
     assert manifest.tokens.stop_ids and manifest.tokens.eos_ids[0] in manifest.tokens.stop_ids
+
+
+def test_verify_first_hashes_once_then_trusts_unchanged_files(
+    bundle_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("EDGE_AGENT_CACHE", str(tmp_path / "cache"))
+    hashed: list[Path] = []
+    real = bundle_module.sha256_file
+    monkeypatch.setattr(bundle_module, "sha256_file", lambda p: hashed.append(p) or real(p))
+    open_bundle(bundle_copy, verify="first")
+    first = len(hashed)
+    assert first > len(read_manifest(bundle_copy).files)  # every file, plus the manifest key
+    open_bundle(bundle_copy, verify="first")
+    assert len(hashed) - first == 1  # only the manifest, to find the stamp
+    model = bundle_copy / "model.onnx"
+    data = bytearray(model.read_bytes())
+    data[100] ^= 1
+    model.write_bytes(bytes(data))  # same size, new modification time
+    with pytest.raises(BundleError, match="sha256 does not match"):
+        open_bundle(bundle_copy, verify="first")

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from pydantic import ValidationError
 
 from edge_agent.llm.manifest import MANIFEST_NAME, SCHEMA_VERSION, FileEntry, Manifest
 
 _CHUNK_BYTES = 1 << 20
+log = logging.getLogger(__name__)
 
 
 class BundleError(Exception):
@@ -94,9 +98,53 @@ class Bundle:
         return self.path / self.manifest.tokenizer_file
 
 
-def open_bundle(bundle_dir: Path | str, *, check_hashes: bool = True) -> Bundle:
-    """Validate a bundle folder and return it; raise BundleError on any problem."""
+VerifyMode = Literal["always", "first", "size"]
+
+
+def open_bundle(bundle_dir: Path | str, *, verify: VerifyMode = "always") -> Bundle:
+    """Validate a bundle folder and return it; raise BundleError on any problem.
+
+    ``verify``: "always" hashes every file; "size" checks sizes only; "first" hashes
+    once and then trusts files whose size and modification time are unchanged (a
+    stamp under the cache folder records them), which keeps restarts fast on a Pi.
+    """
     path = Path(bundle_dir)
     manifest = read_manifest(path)
-    verify_files(path, manifest, check_hashes=check_hashes)
+    stamp = _stamp_path(path) if verify == "first" else None
+    trusted = stamp is not None and _stamp_matches(stamp, path, manifest)
+    verify_files(path, manifest, check_hashes=verify != "size" and not trusted)
+    if stamp is not None and not trusted:
+        _write_stamp(stamp, path, manifest)
     return Bundle(path=path, manifest=manifest)
+
+
+def _stamp_path(bundle_dir: Path) -> Path:
+    root = os.environ.get("EDGE_AGENT_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "edge-agent"
+    )
+    manifest_hash = sha256_file(bundle_dir / MANIFEST_NAME)
+    return Path(root) / "verified" / f"{manifest_hash}.json"
+
+
+def _file_marks(bundle_dir: Path, manifest: Manifest) -> dict[str, list[int]]:
+    marks = {}
+    for name in sorted(manifest.files):
+        stat = (bundle_dir / name).stat()
+        marks[name] = [stat.st_size, stat.st_mtime_ns, stat.st_ino]
+    return marks
+
+
+def _stamp_matches(stamp: Path, bundle_dir: Path, manifest: Manifest) -> bool:
+    try:
+        recorded = json.loads(stamp.read_text(encoding="utf-8"))
+        return bool(recorded == _file_marks(bundle_dir.resolve(), manifest))
+    except (OSError, ValueError):
+        return False
+
+
+def _write_stamp(stamp: Path, bundle_dir: Path, manifest: Manifest) -> None:
+    try:
+        stamp.parent.mkdir(parents=True, exist_ok=True)
+        stamp.write_text(json.dumps(_file_marks(bundle_dir.resolve(), manifest)), encoding="utf-8")
+    except OSError as exc:  # a read-only cache only costs a re-hash next time
+        log.warning("cannot record the verified bundle in %s: %s", stamp, exc)

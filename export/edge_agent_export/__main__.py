@@ -139,7 +139,7 @@ def _inspect(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    bundle = open_bundle(args.bundle, check_hashes=True)
+    bundle = open_bundle(args.bundle, verify="always")
     count = len(bundle.manifest.files)
     print(f"ok: {bundle.path} ({bundle.manifest.name}): {count} files match the manifest")
     return 0

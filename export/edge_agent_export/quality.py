@@ -19,6 +19,7 @@ from tqdm import tqdm
 from edge_agent.llm.bundle import Bundle
 from edge_agent.llm.manifest import Manifest
 from edge_agent.llm.onnx_lm import OnnxCausalLM, SessionSettings
+from edge_agent.llm.scoring import log_softmax
 
 DECODE_TOKENS = 32
 BENCH_THREADS = 2
@@ -67,13 +68,11 @@ def teacher_forced(
     nll, count = 0.0, 0
     for ids in tqdm(sequences, desc=f"scoring {label}", unit="text", leave=False):
         logits, _ = lm.forward(ids, lm.empty_cache(), logits_positions=len(ids))
-        logits = logits[:-1].astype(np.float64)
         targets = np.asarray(ids[1:])
-        shifted = logits - logits.max(axis=-1, keepdims=True)
-        log_probs = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+        log_probs = log_softmax(logits[:-1])
         nll -= float(log_probs[np.arange(len(targets)), targets].sum())
         count += len(targets)
-        predictions.append(logits.argmax(axis=-1))
+        predictions.append(log_probs.argmax(axis=-1))
     return predictions, nll, count
 
 
