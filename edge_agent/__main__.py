@@ -10,6 +10,7 @@ from pathlib import Path
 from edge_agent.llm.bundle import BundleError, open_bundle
 from edge_agent.llm.onnx_lm import SessionSettings
 from edge_agent.logs import setup_logging
+from edge_agent.paths import source_cache_dir
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -28,19 +29,36 @@ def _parser() -> argparse.ArgumentParser:
         help="hash every file always, on first use only (default), or check sizes only",
     )
     generate.add_argument("prompt", help="the text to answer")
+
+    bench = commands.add_parser("bench", help="measure a bundle's speed and memory")
+    bench.add_argument("--bundle", type=Path, required=True, help="bundle folder")
+    bench.add_argument(
+        "--gguf",
+        type=Path,
+        default=None,
+        help="the source GGUF, to run llama.cpp beside onnxruntime "
+        "(needs llama-cpp-python); default: the bundle's cached source",
+    )
+    bench.add_argument("--no-peer", action="store_true", help="skip llama.cpp")
+    bench.add_argument("--threads", type=int, default=2)
+    bench.add_argument("--json", action="store_true")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     setup_logging(args.verbose)
-    from edge_agent.llm.text import TextModel
-
     try:
-        bundle = open_bundle(args.bundle, verify=args.verify)
+        return int(_generate(args) if args.command == "generate" else _bench(args))
     except BundleError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from edge_agent.llm.text import TextModel
+
+    bundle = open_bundle(args.bundle, verify=args.verify)
     model = TextModel.load(bundle, SessionSettings(intra_op_threads=args.threads))
     started = time.perf_counter()
     model.complete(
@@ -56,6 +74,28 @@ def main(argv: list[str] | None = None) -> int:
         file=sys.stderr,
     )
     return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from edge_agent.bench import bench, report
+
+    gguf = None if args.no_peer else (args.gguf or _source_gguf(args.bundle))
+    if gguf is None and not args.no_peer:
+        print("note: no source GGUF found for the llama.cpp peer; pass --gguf FILE",
+              file=sys.stderr)  # fmt: skip
+    print(report(bench(args.bundle, gguf, args.threads), args.json))
+    return 0
+
+
+def _source_gguf(bundle_dir: Path) -> Path | None:
+    """The GGUF the bundle was built from, if it is on this machine."""
+    source = open_bundle(bundle_dir, verify="size").manifest.source
+    if source.kind == "gguf" and Path(source.ref).is_file():
+        return Path(source.ref)
+    if source.kind == "builtin":
+        found = sorted((source_cache_dir() / source.ref).glob("*.gguf"))
+        return found[0] if found else None
+    return None
 
 
 def run() -> None:

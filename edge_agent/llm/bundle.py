@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -13,6 +12,7 @@ from typing import Literal
 from pydantic import ValidationError
 
 from edge_agent.llm.manifest import MANIFEST_NAME, SCHEMA_VERSION, FileEntry, Manifest
+from edge_agent.paths import cache_root
 
 _CHUNK_BYTES = 1 << 20
 log = logging.getLogger(__name__)
@@ -119,11 +119,8 @@ def open_bundle(bundle_dir: Path | str, *, verify: VerifyMode = "always") -> Bun
 
 
 def _stamp_path(bundle_dir: Path) -> Path:
-    root = os.environ.get("EDGE_AGENT_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "edge-agent"
-    )
     manifest_hash = sha256_file(bundle_dir / MANIFEST_NAME)
-    return Path(root) / "verified" / f"{manifest_hash}.json"
+    return cache_root() / "verified" / f"{manifest_hash}.json"
 
 
 def _file_marks(bundle_dir: Path, manifest: Manifest) -> dict[str, list[int]]:

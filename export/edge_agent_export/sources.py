@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import re
 import shutil
 import subprocess
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Literal
 
 from edge_agent.llm.bundle import sha256_file
+from edge_agent.paths import source_cache_dir
 from edge_agent_export.errors import SourceError
 
 log = logging.getLogger(__name__)
@@ -97,10 +97,7 @@ class ResolvedSource:
 
 
 def cache_dir() -> Path:
-    root = os.environ.get("EDGE_AGENT_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "edge-agent"
-    )
-    return Path(root) / "sources"
+    return source_cache_dir()
 
 
 def resolve(spec: str, *, offline: bool = False) -> ResolvedSource:
