@@ -56,3 +56,18 @@ def test_scores_equal_a_full_pass(tiny_bundle: Callable[[str, str], Path]) -> No
             steps = log_softmax(logits[len(prompt) - 1 : -1])
             expected = steps[np.arange(len(candidate)), candidate].sum()
             assert score == pytest.approx(expected, abs=1e-3)
+
+
+def test_a_prompt_longer_than_the_context_is_a_clear_error(
+    tiny_bundle: Callable[[str, str], Path],
+) -> None:
+    from edge_agent.llm.generate import Generator
+    from edge_agent.llm.onnx_lm import ContextOverflowError
+
+    lm = OnnxCausalLM(open_bundle(tiny_bundle("llama", "int4")))
+    too_long = [5] * (lm.context_length + 1)
+    with pytest.raises(ContextOverflowError, match="do not fit in the model's context of 256"):
+        Generator(lm).generate(too_long, max_new_tokens=4)
+    # generation that runs into the end of the context stops there
+    result = Generator(lm).generate([5] * (lm.context_length - 2), max_new_tokens=10)
+    assert result.finish_reason == "length" and len(result.token_ids) == 2

@@ -140,6 +140,11 @@ class Generator:
             raise ValueError("the prompt is empty")
         if (stop_strings or on_text) and self.decode is None:
             raise ValueError("stop strings and streaming need a decode function")
+        # Generation that reaches the end of the context stops there ("length"); a prompt
+        # that does not fit is refused by the model with ContextOverflowError.
+        context = getattr(self.lm, "context_length", None)
+        if context is not None:
+            max_new_tokens = max(0, min(max_new_tokens, context - len(prompt_ids)))
         started = time.perf_counter()
         cache, rest, logits = (
             self.prefix_cache.start(prompt_ids)

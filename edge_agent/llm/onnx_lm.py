@@ -44,6 +44,10 @@ class KVCache:
     tokens: list[int] = field(default_factory=list)
 
 
+class ContextOverflowError(ValueError):
+    """The prompt plus the tokens to generate do not fit in the model's context."""
+
+
 class OnnxCausalLM:
     """Runs a bundle's decoder graph; knows token ids only, never text."""
 
@@ -64,6 +68,7 @@ class OnnxCausalLM:
         self.io = bundle.manifest.io
         arch = bundle.manifest.architecture
         self._kv_shape = (1, arch.num_kv_heads, 0, arch.head_dim)
+        self.context_length = arch.max_position_embeddings
         self._output_names = [
             self.io.logits,
             *self._interleaved(self.io.present_keys, self.io.present_values),
@@ -84,6 +89,11 @@ class OnnxCausalLM:
         """Run ``token_ids`` after ``cache``; return the last logits and the new cache."""
         count = len(token_ids)
         total = cache.length + count
+        if total > self.context_length:
+            raise ContextOverflowError(
+                f"{total} tokens do not fit in the model's context of {self.context_length}; "
+                "shorten the prompt (or the device list) or lower max_new_tokens"
+            )
         feeds: dict[str, npt.NDArray[np.generic]] = {
             self.io.input_ids: np.asarray([token_ids], dtype=np.int64),
             self.io.attention_mask: np.ones((1, total), dtype=np.int64),
