@@ -41,9 +41,12 @@ def bench_llamacpp(gguf: Path, threads: int, bundle: Bundle) -> EngineFigures:
             ids += filler
         return ids[:length]
 
+    vocab = llm.n_vocab()
+
     def first_token(ids: list[int]) -> int:
         llm.eval(ids)
-        return int(np.argmax(llm.scores[llm.n_tokens - 1]))
+        # Without logits_all, llama-cpp-python keeps no scores: read the context's logits.
+        return int(np.argmax(np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(vocab,))))
 
     for length in PROMPT_LENGTHS:
         ids = prompt(length)

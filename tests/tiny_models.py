@@ -35,7 +35,7 @@ ARCHITECTURES: dict[str, dict[str, Any]] = {
     "llama": {},
     "mistral": {"sliding_window": None},
     "qwen2": {},
-    "phi3": {"pad_token_id": 0},
+    "phi3": {"pad_token_id": 0, "original_max_position_embeddings": 256},  # as Phi-3 Mini 4k
     "gemma": {"head_dim": 16, "tie_word_embeddings": True},
     "gemma3_text": {
         "head_dim": 16,

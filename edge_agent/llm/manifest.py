@@ -51,6 +51,9 @@ class Architecture(_Frozen):
 class GraphIO(_Frozen):
     """Names of the ONNX graph's inputs and outputs."""
 
+    kind: Literal["fused", "optimum"] = "optimum"
+    """How the graph was made: onnxruntime-genai's builder (fused attention) or optimum."""
+
     input_ids: str = "input_ids"
     attention_mask: str = "attention_mask"
     position_ids: str | None = "position_ids"

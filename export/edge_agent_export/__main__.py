@@ -32,6 +32,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     build.add_argument("--quant", choices=("fp32", "int8", "int4"), default="int4")
     build.add_argument("--out", required=True, type=Path, help="bundle folder to create")
+    build.add_argument(
+        "--graph",
+        choices=("fused", "optimum"),
+        default="fused",
+        help="fused: onnxruntime-genai's builder (GroupQueryAttention, about 3x faster decode; "
+        "the default); optimum: optimum-onnx's TorchScript export",
+    )
     build.add_argument("--block-size", type=int, default=32, help="int4 block size (default 32)")
     build.add_argument(
         "--accuracy-level",
@@ -108,7 +115,13 @@ def _build(args: argparse.Namespace) -> int:
         quantize_embedding=not args.keep_embedding,
     )
     result = build(
-        args.source, args.out, settings, force=args.force, offline=args.offline, quiet=args.quiet
+        args.source,
+        args.out,
+        settings,
+        force=args.force,
+        offline=args.offline,
+        quiet=args.quiet,
+        graph=args.graph,
     )
     print_stages(result.stage_seconds)
     print_manifest(result.bundle.manifest, result.bundle.path)

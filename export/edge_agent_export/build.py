@@ -19,7 +19,12 @@ from edge_agent.llm.manifest import Manifest, SourceInfo
 from edge_agent_export import sources
 from edge_agent_export.bundle_writer import staging_folder, write_manifest
 from edge_agent_export.loading import LoadedModel, load
-from edge_agent_export.onnx_export import describe_architecture, describe_graph, export_decoder
+from edge_agent_export.onnx_export import (
+    GraphKind,
+    describe_architecture,
+    describe_graph,
+    export_decoder,
+)
 from edge_agent_export.quality import PrecisionRow, QualityReport, encode_texts, eval_texts, measure
 from edge_agent_export.quantize import QuantSettings, quantize
 
@@ -74,6 +79,7 @@ def build(
     force: bool = False,
     offline: bool = False,
     quiet: bool = False,
+    graph: GraphKind = "fused",
 ) -> BuildResult:
     progress = _Progress(quiet)
     with progress.stage("fetch source"):
@@ -85,8 +91,8 @@ def build(
         tempfile.TemporaryDirectory(dir=staging.parent, prefix=".export-") as tmp,
     ):
         with progress.stage("export ONNX"):
-            proto = export_decoder(loaded.model, Path(tmp))
-            manifest = _manifest(source, loaded, proto, settings)
+            proto = export_decoder(loaded.model, loaded.tokenizer, Path(tmp), graph)
+            manifest = _manifest(source, loaded, proto, settings, graph)
             reference = _write_bundle(
                 Path(tmp) / "fp32", proto, QuantSettings("fp32"), loaded, manifest
             )
@@ -109,7 +115,11 @@ def build(
 
 
 def _manifest(
-    source: sources.ResolvedSource, loaded: LoadedModel, proto: object, settings: QuantSettings
+    source: sources.ResolvedSource,
+    loaded: LoadedModel,
+    proto: object,
+    settings: QuantSettings,
+    graph: GraphKind,
 ) -> Manifest:
     name = (
         f"{Path(source.ref).name if source.kind != 'builtin' else source.ref}-{settings.precision}"
@@ -120,7 +130,7 @@ def _manifest(
             kind=source.kind, ref=source.ref, sha256=source.sha256, license=source.license
         ),
         architecture=describe_architecture(loaded.model, proto),  # type: ignore[arg-type]
-        io=describe_graph(proto),  # type: ignore[arg-type]
+        io=describe_graph(proto, graph),  # type: ignore[arg-type]
         quantization=settings.describe(),
         tokens=loaded.tokens,
         chat_template=loaded.chat_template,

@@ -6,9 +6,10 @@ import logging
 import tempfile
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import onnx
+from tokenizers import Tokenizer
 
 from edge_agent.llm.manifest import Architecture, GraphIO
 from edge_agent_export.errors import ExportError
@@ -24,13 +25,30 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 TASK = "text-generation-with-past"
+GraphKind = Literal["fused", "optimum"]
 # Opset 21 / IR 10 carry the int4 types that MatMulNBits and GatherBlockQuantized use;
 # exporting at a lower opset makes the 4-bit quantizer force an upgrade it cannot check.
 OPSET = 21
 
 
-def export_decoder(model: PreTrainedModel, workdir: Path) -> onnx.ModelProto:
-    """Export with optimum(-onnx) and return the edited graph, weights loaded in memory."""
+def export_decoder(
+    model: PreTrainedModel, tokenizer: Tokenizer, workdir: Path, graph: GraphKind = "fused"
+) -> onnx.ModelProto:
+    """Export the decoder and return the edited graph, weights loaded in memory."""
+    if graph == "fused":
+        from edge_agent_export.fused_graph import build_fused_graph
+
+        proto = build_fused_graph(model, tokenizer, Path(tempfile.mkdtemp(dir=workdir)))
+    else:
+        proto = _optimum_graph(model, workdir)
+    head = find_lm_head(proto.graph)
+    if untie_transposed_head(proto, head):
+        log.info("tied LM head given its own constant so it can be quantized")
+    slice_logits_to_last_positions(proto, head)
+    return proto
+
+
+def _optimum_graph(model: PreTrainedModel, workdir: Path) -> onnx.ModelProto:
     from optimum.exporters.onnx import onnx_export_from_model
 
     out = Path(tempfile.mkdtemp(dir=workdir, prefix="optimum-"))
@@ -43,15 +61,10 @@ def export_decoder(model: PreTrainedModel, workdir: Path) -> onnx.ModelProto:
     graph_path = out / "model.onnx"
     if not graph_path.is_file():
         raise ExportError(f"optimum wrote no model.onnx in {out}")
-    proto = onnx.load(str(graph_path))
-    head = find_lm_head(proto.graph)
-    if untie_transposed_head(proto, head):
-        log.info("tied LM head given its own constant so it can be quantized")
-    slice_logits_to_last_positions(proto, head)
-    return proto
+    return onnx.load(str(graph_path))
 
 
-def describe_graph(proto: onnx.ModelProto) -> GraphIO:
+def describe_graph(proto: onnx.ModelProto, kind: GraphKind) -> GraphIO:
     inputs = [i.name for i in proto.graph.input]
     outputs = [o.name for o in proto.graph.output]
     past_keys = sorted((n for n in inputs if n.endswith(".key")), key=_layer_index)
@@ -64,6 +77,7 @@ def describe_graph(proto: onnx.ModelProto) -> GraphIO:
     ):
         raise ExportError(f"unexpected KV-cache inputs/outputs: {inputs} -> {outputs}")
     return GraphIO(
+        kind=kind,
         position_ids="position_ids" if "position_ids" in inputs else None,
         past_keys=past_keys,
         past_values=past_values,

@@ -35,7 +35,7 @@ def find_lm_head(graph: onnx.GraphProto, logits: str = "logits") -> onnx.NodePro
         node = producers.get(name)
         if node is None:
             break
-        if node.op_type in ("MatMul", "Gemm"):
+        if node.op_type in ("MatMul", "Gemm", "MatMulNBits"):
             return node
         if node.op_type not in _PASS_THROUGH:
             break
