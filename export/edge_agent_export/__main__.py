@@ -43,9 +43,10 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument(
         "--accuracy-level",
         type=int,
-        default=0,
+        default=4,
         choices=(0, 1, 2, 3, 4),
-        help="int4 MatMulNBits accuracy_level (4: int8 activations, fastest)",
+        help="int4 MatMulNBits accuracy_level: 4 (default) computes with int8 activations, "
+        "about 2.8x faster than 0 or 1 (fp32) on SmolLM2",
     )
     build.add_argument("--asymmetric", action="store_true", help="int4 with zero points")
     build.add_argument(

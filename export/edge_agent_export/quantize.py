@@ -26,8 +26,9 @@ class QuantSettings:
     """int8: one scale per output channel (more accurate, slightly larger)."""
     block_size: int = 32
     """int4: weights sharing one scale; smaller blocks are more accurate and larger."""
-    accuracy_level: int = 0
-    """int4: MatMulNBits compute type (0 default, 1 fp32, 4 int8 activations: fastest)."""
+    accuracy_level: int = 4
+    """int4: MatMulNBits compute type (0 unset, 1 fp32, 4 int8 activations). 4 decoded
+    2.8x faster than 0 on SmolLM2 (166 vs 60 tokens/s) for 48.6 % vs 50.0 % agreement."""
     symmetric: bool = True
     quantize_embedding: bool = True
     """Quantize the token embedding (Gather) too; for tied heads it is most of the model."""
