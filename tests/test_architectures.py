@@ -10,6 +10,7 @@ import pytest
 from tiny_models import ARCHITECTURES
 
 from edge_agent.llm.bundle import open_bundle
+from edge_agent.llm.generate import Generator
 from edge_agent.llm.onnx_lm import OnnxCausalLM
 from edge_agent_export.quantize import count_ops
 
@@ -44,7 +45,7 @@ def test_fp32_onnx_greedy_equals_torch_greedy(
 
     prompt = Tokenizer.from_file(str(bundle.tokenizer_path)).encode(PROMPT).ids
     expected = torch_greedy(tiny_checkpoint(model_type), prompt, NEW_TOKENS)
-    assert lm.greedy(prompt, NEW_TOKENS) == expected
+    assert Generator(lm).generate(prompt, max_new_tokens=NEW_TOKENS).token_ids == expected
     assert bundle.manifest.architecture.model_type == model_type
 
 
@@ -62,7 +63,7 @@ def test_int4_quantizes_every_linear_and_the_embedding(
     assert float_weight_matmuls == 0
     quant = bundle.manifest.quantization
     assert (quant.precision, quant.block_size, quant.embedding_quantized) == ("int4", 16, True)
-    assert OnnxCausalLM(bundle).greedy([1, 2, 3], 4)  # runs
+    assert Generator(OnnxCausalLM(bundle)).generate([1, 2, 3], max_new_tokens=4).token_ids
 
 
 @pytest.mark.parametrize("model_type", ["llama", "gemma"])

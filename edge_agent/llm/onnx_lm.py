@@ -116,18 +116,3 @@ class OnnxCausalLM:
             tokens=[*cache.tokens, *token_ids],
         )
         return logits, new_cache
-
-    def greedy(
-        self, prompt_ids: Sequence[int], max_new_tokens: int, stop_ids: Sequence[int] = ()
-    ) -> list[int]:
-        """Greedy continuation of ``prompt_ids`` (at most ``max_new_tokens`` ids)."""
-        stops = set(stop_ids)
-        logits, cache = self.forward(prompt_ids, self.empty_cache())
-        generated: list[int] = []
-        for _ in range(max_new_tokens):
-            token = int(np.argmax(logits[-1]))
-            generated.append(token)
-            if token in stops:
-                break
-            logits, cache = self.forward([token], cache)
-        return generated

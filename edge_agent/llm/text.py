@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from tokenizers import Tokenizer
 
 from edge_agent.llm.bundle import Bundle
+from edge_agent.llm.generate import Generator
 from edge_agent.llm.onnx_lm import OnnxCausalLM, SessionSettings
 
 
@@ -44,24 +45,13 @@ class TextModel:
     ) -> str:
         """Greedy answer to ``user_text``; ``on_text`` receives the text as it grows."""
         manifest = self.bundle.manifest
-        limit = max_new_tokens or manifest.generation.max_new_tokens
-        stops = set(manifest.tokens.stop_ids)
-        logits, cache = self.lm.forward(
-            self.prompt_ids(user_text, chat=chat), self.lm.empty_cache()
+        result = Generator(self.lm, decode=self.tokenizer.decode).generate(
+            self.prompt_ids(user_text, chat=chat),
+            max_new_tokens=max_new_tokens or manifest.generation.max_new_tokens,
+            stop_ids=manifest.tokens.stop_ids,
+            on_text=on_text,
         )
-        generated: list[int] = []
-        shown = ""
-        for _ in range(limit):
-            token = int(logits[-1].argmax())
-            if token in stops:
-                break
-            generated.append(token)
-            text = self.tokenizer.decode(generated)
-            if on_text is not None and not text.endswith("\ufffd"):  # wait for whole characters
-                on_text(text[len(shown) :])
-                shown = text
-            logits, cache = self.lm.forward([token], cache)
-        return str(self.tokenizer.decode(generated))
+        return result.text or ""
 
 
 def render_chat(template: str, user_text: str) -> str:
