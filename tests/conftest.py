@@ -30,22 +30,23 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str],
 @pytest.fixture(scope="session")
 def tiny_bundle(
     tmp_path_factory: pytest.TempPathFactory, tiny_checkpoint: Callable[[str], Path]
-) -> Callable[[str, str], Path]:
-    """Build (once) a bundle of a model type at a precision."""
+) -> Callable[..., Path]:
+    """Build (once) a bundle of a model type at a precision, with a graph kind."""
     from edge_agent_export.build import build
     from edge_agent_export.quantize import QuantSettings
 
-    cache: dict[tuple[str, str], Path] = {}
+    cache: dict[tuple[str, str, str], Path] = {}
 
-    def get(model_type: str, precision: str = "fp32") -> Path:
-        key = (model_type, precision)
+    def get(model_type: str, precision: str = "fp32", graph: str = "fused") -> Path:
+        key = (model_type, precision, graph)
         if key not in cache:
-            out = tmp_path_factory.mktemp("bundles") / f"{model_type}-{precision}"
+            out = tmp_path_factory.mktemp("bundles") / f"{model_type}-{precision}-{graph}"
             build(
                 str(tiny_checkpoint(model_type)),
                 out,
                 QuantSettings(precision=precision, block_size=16),  # type: ignore[arg-type]
                 quiet=True,
+                graph=graph,  # type: ignore[arg-type]
             )
             cache[key] = out
         return cache[key]

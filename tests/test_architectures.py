@@ -33,13 +33,16 @@ def torch_greedy(checkpoint: Path, prompt_ids: list[int], steps: int) -> list[in
     return generated
 
 
+@pytest.mark.parametrize("graph", ["fused", "optimum"])
 @pytest.mark.parametrize("model_type", sorted(ARCHITECTURES))
 def test_fp32_onnx_greedy_equals_torch_greedy(
     model_type: str,
+    graph: str,
     tiny_checkpoint: Callable[[str], Path],
-    tiny_bundle: Callable[[str, str], Path],
+    tiny_bundle: Callable[..., Path],
 ) -> None:
-    bundle = open_bundle(tiny_bundle(model_type, "fp32"))
+    bundle = open_bundle(tiny_bundle(model_type, "fp32", graph))
+    assert bundle.manifest.io.kind == graph
     lm = OnnxCausalLM(bundle)
     from tokenizers import Tokenizer
 
@@ -49,11 +52,12 @@ def test_fp32_onnx_greedy_equals_torch_greedy(
     assert bundle.manifest.architecture.model_type == model_type
 
 
+@pytest.mark.parametrize("graph", ["fused", "optimum"])
 @pytest.mark.parametrize("model_type", sorted(ARCHITECTURES))
 def test_int4_quantizes_every_linear_and_the_embedding(
-    model_type: str, tiny_bundle: Callable[[str, str], Path]
+    model_type: str, graph: str, tiny_bundle: Callable[..., Path]
 ) -> None:
-    bundle = open_bundle(tiny_bundle(model_type, "int4"))
+    bundle = open_bundle(tiny_bundle(model_type, "int4", graph))
     ops = count_ops(onnx.load(str(bundle.model_path)))
     layers = bundle.manifest.architecture.num_layers
     # q, k, v, o, gate, up, down per layer (some exports fuse q/k/v or gate/up), plus the head.
