@@ -17,7 +17,7 @@ from edge_agent import __version__
 from edge_agent.llm.bundle import Bundle, open_bundle
 from edge_agent.llm.manifest import Manifest, SourceInfo
 from edge_agent_export import sources
-from edge_agent_export.bundle_writer import staging_folder, write_manifest
+from edge_agent_export.bundle_writer import staging_folder, write_manifest, write_tokenizer
 from edge_agent_export.loading import LoadedModel, load
 from edge_agent_export.onnx_export import (
     GraphKind,
@@ -144,7 +144,7 @@ def _write_bundle(
 ) -> Bundle:
     folder.mkdir(parents=True, exist_ok=True)
     quantize(proto, settings, folder / manifest.model_file)  # type: ignore[arg-type]
-    loaded.tokenizer.save(str(folder / manifest.tokenizer_file))
+    write_tokenizer(loaded.tokenizer, folder / manifest.tokenizer_file)
     written = write_manifest(
         folder, manifest.model_copy(update={"quantization": settings.describe()})
     )

@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from tokenizers import Tokenizer
+
 from edge_agent.llm.bundle import describe_file
 from edge_agent.llm.manifest import MANIFEST_NAME, Manifest
 from edge_agent_export.errors import ExportError
@@ -47,6 +49,21 @@ def staging_folder(out_dir: Path, *, force: bool) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def write_tokenizer(tokenizer: Tokenizer, path: Path) -> None:
+    """Save ``tokenizer.json`` with merges as "left right" strings where that is exact.
+
+    ``tokenizers`` keeps merges written as pairs of strings at more than twice the
+    memory of the same merges written as single "left right" strings (Gemma 3's 513k
+    merges: 290 MB resident against 130 MB). The string form cannot hold a piece that
+    contains a space, so it is used only when none does.
+    """
+    data = json.loads(tokenizer.to_str())
+    merges = data.get("model", {}).get("merges")
+    if merges and isinstance(merges[0], list) and not any(" " in p for m in merges for p in m):
+        data["model"]["merges"] = [f"{left} {right}" for left, right in merges]
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
 
 
 def write_manifest(folder: Path, manifest: Manifest) -> Manifest:
