@@ -18,13 +18,12 @@ fi
 
 missing=()
 for pkg in "${SYSTEM_PACKAGES[@]}"; do
+    # python3-venv only matters when the interpreter cannot make a venv by itself.
+    if [ "$pkg" = python3-venv ] && "$PYTHON" -c 'import ensurepip' 2>/dev/null; then
+        continue
+    fi
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
 done
-# python3-venv only matters when the interpreter cannot make a venv by itself.
-if "$PYTHON" -c 'import ensurepip' 2>/dev/null; then
-    missing=("${missing[@]/python3-venv/}")
-fi
-missing=(${missing[@]+"${missing[@]}"})
 if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
         echo "installing system packages: ${missing[*]}"
