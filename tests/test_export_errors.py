@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from edge_agent.paths import source_cache_dir
 from edge_agent_export import sources
 from edge_agent_export.__main__ import main
 
@@ -80,7 +81,7 @@ def test_corrupt_cached_source_is_not_used(
 ) -> None:
     monkeypatch.setenv("EDGE_AGENT_CACHE", str(tmp_path / "cache"))
     builtin = sources.BUILTINS["smollm2-135m-instruct"]
-    cached = sources.cache_dir() / builtin.name / builtin.filename
+    cached = source_cache_dir() / builtin.name / builtin.filename
     cached.parent.mkdir(parents=True)
     cached.write_bytes(b"GGUF but damaged")
     assert _build(builtin.name, tmp_path / "out", "--offline") == 2

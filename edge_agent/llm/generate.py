@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal, Protocol
 
 import numpy as np
@@ -61,7 +61,6 @@ class GenerationResult:
     """Generated tokens appended by fast-forward, without sampling."""
     prefill_s: float = 0.0
     decode_s: float = 0.0
-    timings: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -113,6 +112,19 @@ class PrefixCache:
         return entry.cache, rest, (entry.last_logits if not rest else None)
 
 
+def prefill(
+    lm: CausalLM, prompt_ids: Sequence[int], prefix_cache: PrefixCache | None
+) -> tuple[FloatArray, KVCache, int]:
+    """Run the prompt (from the prefix cache when it applies): logits, cache, cached count."""
+    if prefix_cache is not None:
+        cache, rest, logits = prefix_cache.start(prompt_ids)
+    else:
+        cache, rest, logits = lm.empty_cache(), list(prompt_ids), None
+    if logits is None:
+        logits, cache = lm.forward(rest, cache)
+    return logits, cache, len(prompt_ids) - len(rest)
+
+
 class Generator:
     def __init__(
         self,
@@ -146,13 +158,7 @@ class Generator:
         if context is not None:
             max_new_tokens = max(0, min(max_new_tokens, context - len(prompt_ids)))
         started = time.perf_counter()
-        cache, rest, logits = (
-            self.prefix_cache.start(prompt_ids)
-            if self.prefix_cache
-            else (self.lm.empty_cache(), list(prompt_ids), None)
-        )
-        if logits is None:
-            logits, cache = self.lm.forward(rest, cache)
+        logits, cache, cached = prefill(self.lm, prompt_ids, self.prefix_cache)
         run = _Run(
             lm=self.lm,
             decode=self.decode,
@@ -168,7 +174,7 @@ class Generator:
                 [],
                 "length",
                 prompt_tokens=len(prompt_ids),
-                cached_tokens=len(prompt_ids) - len(rest),
+                cached_tokens=cached,
                 prefill_s=time.perf_counter() - started,
             ),
         )

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from edge_agent.llm.generate import CausalLM, PrefixCache
+from edge_agent.llm.generate import CausalLM, PrefixCache, prefill
 from edge_agent.llm.onnx_lm import FloatArray
 
 
@@ -32,12 +32,7 @@ def score_continuations(
         raise ValueError("the prompt is empty")
     if any(len(c) == 0 for c in candidates):
         raise ValueError("a candidate continuation is empty")
-    if prefix_cache is not None:
-        cache, rest, logits = prefix_cache.start(prompt_ids)
-    else:
-        cache, rest, logits = lm.empty_cache(), list(prompt_ids), None
-    if logits is None:
-        logits, cache = lm.forward(rest, cache)
+    logits, cache, _ = prefill(lm, prompt_ids, prefix_cache)
     first = log_softmax(logits[-1])
     scores: list[float] = []
     for candidate in candidates:

@@ -93,15 +93,14 @@ def build(
         with progress.stage("export ONNX"):
             proto = export_decoder(loaded.model, loaded.tokenizer, Path(tmp), graph)
             manifest = _manifest(source, loaded, proto, settings, graph)
-            reference = _write_bundle(
-                Path(tmp) / "fp32", proto, QuantSettings("fp32"), loaded, manifest
-            )
+            # An fp32 build is its own reference: write it once, straight into the bundle.
+            fp32_dir = staging if settings.precision == "fp32" else Path(tmp) / "fp32"
+            reference = _write_bundle(fp32_dir, proto, QuantSettings("fp32"), loaded, manifest)
         with progress.stage("quantize"):
-            if settings.precision == "fp32":
+            target = reference
+            if settings.precision != "fp32":
                 target = _write_bundle(staging, proto, settings, loaded, manifest)
-            else:
-                del proto  # the quantizer works from its own copy; free the fp32 graph
-                target = _quantized_bundle(reference, staging, settings, loaded, manifest)
+            del proto
         with progress.stage("quality report"):
             report = _quality_report(reference, target, loaded)
         with progress.stage("write bundle"):
@@ -149,19 +148,6 @@ def _write_bundle(
         folder, manifest.model_copy(update={"quantization": settings.describe()})
     )
     return Bundle(folder, written)
-
-
-def _quantized_bundle(
-    reference: Bundle,
-    folder: Path,
-    settings: QuantSettings,
-    loaded: LoadedModel,
-    manifest: Manifest,
-) -> Bundle:
-    import onnx
-
-    proto = onnx.load(str(reference.model_path))
-    return _write_bundle(folder, proto, settings, loaded, manifest)
 
 
 def _quality_report(reference: Bundle, target: Bundle, loaded: LoadedModel) -> QualityReport:

@@ -96,10 +96,6 @@ class ResolvedSource:
         return self.path is not None and self.path.is_file()
 
 
-def cache_dir() -> Path:
-    return source_cache_dir()
-
-
 def resolve(spec: str, *, offline: bool = False) -> ResolvedSource:
     """Turn what the user typed into a local source, fetching built-ins if needed."""
     name = DEFAULT_SOURCE if spec == "default" else spec
@@ -142,7 +138,7 @@ def checkpoint_hash(folder: Path) -> str:
 
 def fetch_builtin(source: BuiltinSource, *, offline: bool = False) -> Path:
     """The cached file of a built-in source, fetched and verified on first use."""
-    target = cache_dir() / source.name / source.filename
+    target = source_cache_dir() / source.name / source.filename
     if target.is_file():
         if sha256_file(target) == source.sha256:
             return target
