@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from edge_agent.llm.bundle import open_bundle
-from edge_agent.llm.constraints import GrammarConstraint, json_schema_grammar, load_ll_tokenizer
+from edge_agent.llm.constraints import GrammarConstraint, json_schema_grammar
 from edge_agent.llm.generate import Generator, PrefixCache
 from edge_agent.llm.onnx_lm import FloatArray, SessionSettings
 from edge_agent.llm.text import TextModel
@@ -180,9 +180,8 @@ def _prefix_consistency(
 
 def _constrained(model: TextModel, generator: Generator, bos: list[int]) -> dict[str, float]:
     manifest = model.bundle.manifest
-    ll = load_ll_tokenizer(model.bundle.tokenizer_path, manifest.architecture.vocab_size,
-                           manifest.tokens.eos_ids)  # fmt: skip
-    constraint = _TimedConstraint(GrammarConstraint(ll, json_schema_grammar(COMMAND_SCHEMA)))
+    grammar = json_schema_grammar(COMMAND_SCHEMA)
+    constraint = _TimedConstraint(GrammarConstraint(model.grammar_tokenizer(), grammar))
     prompt = bos + list(model.tokenizer.encode(COMMAND_PROMPT).ids)
     runs = []
     for _ in range(REPEATS):

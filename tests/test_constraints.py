@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from llguidance import LLTokenizer
 from tokenizers import Tokenizer, decoders
 
 from edge_agent.llm.bundle import open_bundle
@@ -22,6 +23,7 @@ from edge_agent.llm.constraints import (
     json_schema_grammar,
     lark_grammar,
     load_ll_tokenizer,
+    token_bytes,
 )
 from edge_agent.llm.generate import Generator, GrammarError
 from edge_agent.llm.onnx_lm import OnnxCausalLM
@@ -44,8 +46,7 @@ def _setup(bundle_dir: Path) -> tuple[Generator, Tokenizer, object]:
     bundle = open_bundle(bundle_dir)
     tokenizer = Tokenizer.from_file(str(bundle.tokenizer_path))
     manifest = bundle.manifest
-    ll = load_ll_tokenizer(bundle.tokenizer_path, manifest.architecture.vocab_size,
-                           manifest.tokens.eos_ids)  # fmt: skip
+    ll = load_ll_tokenizer(tokenizer, manifest.architecture.vocab_size, manifest.tokens.eos_ids)
     return Generator(OnnxCausalLM(bundle), decode=tokenizer.decode), tokenizer, ll
 
 
@@ -92,6 +93,31 @@ def test_token_bytes_agree_with_the_tokenizer(tiny_bundle: Callable[[str, str], 
     check_token_bytes(ll, tokenizer, range(tokenizer.get_vocab_size()))
 
 
+def test_token_bytes_match_llguidances_own_reading(
+    tiny_bundle: Callable[[str, str], Path],
+) -> None:
+    bundle = open_bundle(tiny_bundle("llama", "fp32"))
+    tokenizer = Tokenizer.from_file(str(bundle.tokenizer_path))
+    width = bundle.manifest.architecture.vocab_size
+    reference = LLTokenizer(str(bundle.tokenizer_path), n_vocab=width)
+    ours = token_bytes(tokenizer, width)
+    assert ours == [reference.decode_bytes([i]) for i in range(width)]
+    assert any(b" " in piece for piece in ours)  # byte-level spaces were translated
+
+
+def test_a_composite_byte_level_decoder_is_read_right(
+    tiny_bundle: Callable[[str, str], Path],
+) -> None:
+    bundle = open_bundle(tiny_bundle("llama", "fp32"))
+    tokenizer = Tokenizer.from_file(str(bundle.tokenizer_path))
+    tokenizer.decoder = decoders.Sequence(
+        [decoders.ByteFallback(), decoders.Fuse(), decoders.Replace("\u2581", " "),
+         decoders.ByteLevel()]
+    )  # fmt: skip
+    ll = load_ll_tokenizer(tokenizer, bundle.manifest.architecture.vocab_size, [2])
+    check_token_bytes(ll, tokenizer, range(tokenizer.get_vocab_size()))
+
+
 def test_a_misread_decoder_is_detected(
     tiny_bundle: Callable[[str, str], Path], tmp_path: Path
 ) -> None:
@@ -108,7 +134,8 @@ def test_a_misread_decoder_is_detected(
     )
     path = tmp_path / "tokenizer.json"
     tokenizer.save(str(path))
-    ll = load_ll_tokenizer(path, bundle.manifest.architecture.vocab_size, [2])
+    # llguidance's own reading of a tokenizer.json, which we no longer rely on
+    ll = LLTokenizer(str(path), n_vocab=bundle.manifest.architecture.vocab_size)
     sample = random.Random(0).sample(range(tokenizer.get_vocab_size()), 200)
     with pytest.raises(TokenizerBytesError):
         check_token_bytes(ll, tokenizer, sample)

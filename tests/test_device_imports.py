@@ -26,7 +26,9 @@ from edge_agent.llm.onnx_lm import OnnxCausalLM
 from edge_agent.llm.scoring import score_continuations
 bundle = open_bundle({str(bundle)!r})
 lm = OnnxCausalLM(bundle)
-ll = load_ll_tokenizer(bundle.tokenizer_path, bundle.manifest.architecture.vocab_size, [2])
+from tokenizers import Tokenizer
+tokenizer = Tokenizer.from_file(str(bundle.tokenizer_path))
+ll = load_ll_tokenizer(tokenizer, bundle.manifest.architecture.vocab_size, [2])
 constraint = GrammarConstraint(ll, json_schema_grammar({{"enum": ["on", "off"]}}))
 prefix = PrefixCache(lm)
 prefix.set([5, 6, 7])

@@ -120,3 +120,19 @@ def test_control_tokens_parse_from_template_text(gguf_file: Path, sp_model: obje
     tokenizer = sentencepiece_bpe_tokenizer(read_vocab(gguf_file))
     end = sp_model.piece_to_id("<end_of_turn>")  # type: ignore[attr-defined]
     assert tokenizer.encode("open the door<end_of_turn>").ids[-1] == end
+
+
+def test_grammar_token_bytes_match_llguidances_own_reading(gguf_file: Path, tmp_path: Path) -> None:
+    from llguidance import LLTokenizer
+
+    from edge_agent.llm.constraints import check_token_bytes, load_ll_tokenizer, token_bytes
+
+    tokenizer = sentencepiece_bpe_tokenizer(read_vocab(gguf_file))
+    path = tmp_path / "tokenizer.json"
+    tokenizer.save(str(path))
+    width = tokenizer.get_vocab_size()
+    reference = LLTokenizer(str(path), n_vocab=width)
+    ours = token_bytes(tokenizer, width)
+    assert ours == [reference.decode_bytes([i]) for i in range(width)]
+    assert b" the" in ours and b"\x80" in ours  # spaces and raw byte pieces
+    check_token_bytes(load_ll_tokenizer(tokenizer, width, [1]), tokenizer, range(width))

@@ -37,7 +37,7 @@ def test_generation_graph_returns_only_the_last_position(
     lm = OnnxCausalLM(open_bundle(tiny_bundle("llama", "int4")))
     logits, cache = lm.forward(TOKENS, lm.empty_cache())
     assert logits.shape[0] == 1
-    assert cache.keys[0].shape[2] == len(TOKENS)
+    assert cache.length == len(TOKENS)
 
 
 def test_scores_equal_a_full_pass(tiny_bundle: Callable[[str, str], Path]) -> None:
@@ -71,3 +71,62 @@ def test_a_prompt_longer_than_the_context_is_a_clear_error(
     # generation that runs into the end of the context stops there
     result = Generator(lm).generate([5] * (lm.context_length - 2), max_new_tokens=10)
     assert result.finish_reason == "length" and len(result.token_ids) == 2
+
+
+@pytest.mark.parametrize(
+    ("model_type", "graph"), [("llama", "fused"), ("gemma3_text", "fused"), ("llama", "optimum")]
+)
+def test_requests_from_a_prefix_cache_equal_requests_run_whole(
+    model_type: str, graph: str, tiny_bundle: Callable[..., Path]
+) -> None:
+    from edge_agent.llm.generate import Generator, PrefixCache
+
+    lm = OnnxCausalLM(open_bundle(tiny_bundle(model_type, "fp32", graph)))
+    prefix = PrefixCache(lm)
+    prefix.set(TOKENS)
+    cached, whole = Generator(lm, prefix_cache=prefix), Generator(lm)
+    # each request writes its own positions after the shared prefix, over the last one's
+    for request in ([40, 41, 42], [7], [99, 98, 97, 96, 95], [40, 41, 42]):
+        from_prefix = cached.generate([*TOKENS, *request], max_new_tokens=6)
+        assert from_prefix.cached_tokens == len(TOKENS)
+        run_whole = whole.generate([*TOKENS, *request], max_new_tokens=6)
+        assert from_prefix.token_ids == run_whole.token_ids
+
+
+def test_in_place_kv_grows_past_its_capacity(
+    tiny_bundle: Callable[[str, str], Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("edge_agent.llm.onnx_lm.KV_HEADROOM", 1)
+    lm = OnnxCausalLM(open_bundle(tiny_bundle("llama", "fp32")))
+    whole, _ = lm.forward(TOKENS, lm.empty_cache(), logits_positions=len(TOKENS))
+    logits, cache = lm.forward(TOKENS[:3], lm.empty_cache())
+    stores = [cache.store]
+    for token in TOKENS[3:]:
+        logits, cache = lm.forward([token], cache)
+        stores.append(cache.store)
+    assert len({id(store) for store in stores}) > 3  # it was reallocated and copied
+    np.testing.assert_allclose(logits[-1], whole[-1], rtol=1e-4, atol=1e-4)
+
+
+def test_reading_an_overwritten_cache_is_an_error(tiny_bundle: Callable[[str, str], Path]) -> None:
+    from edge_agent.llm.onnx_lm import StaleCacheError
+
+    lm = OnnxCausalLM(open_bundle(tiny_bundle("llama", "fp32")))
+    _, shared = lm.forward(TOKENS[:4], lm.empty_cache())
+    _, first = lm.forward([40], shared)
+    lm.forward([41], shared)  # writes position 4 again, where ``first`` had 40
+    with pytest.raises(StaleCacheError):
+        lm.forward([42], first)
+    lm.forward([42], shared)  # the shared part itself is intact
+
+
+def test_long_inputs_run_in_chunks_with_the_same_logits(
+    tiny_bundle: Callable[[str, str], Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lm = OnnxCausalLM(open_bundle(tiny_bundle("llama", "fp32")))
+    whole, _ = lm.forward(TOKENS, lm.empty_cache(), logits_positions=len(TOKENS))
+    monkeypatch.setattr("edge_agent.llm.onnx_lm.PREFILL_CHUNK", 5)
+    for positions in (1, 4, 5, 7, len(TOKENS)):  # within the last chunk and across several
+        chunked, cache = lm.forward(TOKENS, lm.empty_cache(), logits_positions=positions)
+        np.testing.assert_allclose(chunked, whole[-positions:], rtol=1e-4, atol=1e-4)
+        assert cache.length == len(TOKENS)

@@ -47,7 +47,24 @@ def test_gemma3_int4_bundle_verifies_and_tokenizes_correctly(gemma_int4: Path) -
     assert 106 in manifest.tokens.stop_ids  # <end_of_turn>
     assert manifest.quantization.embedding_quantized
     # the 262k x 640 embedding appears twice (Gather and the tied head): both 4-bit
-    assert bundle.model_path.stat().st_size < 400e6
+    assert (gemma_int4 / "model.onnx.data").stat().st_size < 400e6
+
+
+def _assert_grammar_bytes_match_llguidance(bundle_dir: Path) -> None:
+    from llguidance import LLTokenizer
+
+    from edge_agent.llm.constraints import check_token_bytes, token_bytes
+
+    model = TextModel.load(open_bundle(bundle_dir))
+    width = model.bundle.manifest.architecture.vocab_size
+    reference = LLTokenizer(str(model.bundle.tokenizer_path), n_vocab=width)
+    ours = token_bytes(model.tokenizer, width)
+    assert ours == [reference.decode_bytes([i]) for i in range(width)]
+    check_token_bytes(model.grammar_tokenizer(), model.tokenizer, range(0, width, 7))
+
+
+def test_gemma3_grammar_token_bytes(gemma_int4: Path) -> None:
+    _assert_grammar_bytes_match_llguidance(gemma_int4)
 
 
 def test_gemma3_int4_continues_a_sequence(gemma_int4: Path) -> None:
@@ -72,3 +89,4 @@ def test_smollm2_instruct_answers_in_chat(tmp_path: Path) -> None:
     assert model.bundle.manifest.chat_template
     answer = model.complete("What is the capital of France?", max_new_tokens=24)
     assert "Paris" in answer
+    _assert_grammar_bytes_match_llguidance(out)

@@ -75,8 +75,9 @@ class PrefixCache:
 
     A prompt that starts with the prefix is run from the stored cache, so its time to
     first token depends on its own tokens only. Setting another prefix replaces it.
-    The cached arrays are only ever read (each forward pass returns new ones), so one
-    entry serves any number of requests.
+    Requests extend the entry's cache one after another (with a fused graph they write
+    their own positions into its buffers, past the prefix, which stays intact), so one
+    entry serves any number of requests, one at a time.
     """
 
     def __init__(self, lm: CausalLM) -> None:

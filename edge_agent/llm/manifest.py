@@ -1,7 +1,7 @@
 """The bundle manifest: the one contract between the export tooling and the device.
 
 A bundle is a folder holding ``manifest.json``, the ONNX model (and its external
-data, if any), ``tokenizer.json`` and the export's quality report. The export side
+weights), ``tokenizer.json`` and the export's quality report. The export side
 writes this model; the device side validates it before it opens anything else.
 """
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from tokenizers import Tokenizer
 
@@ -17,12 +18,24 @@ class TextModel:
     bundle: Bundle
     lm: OnnxCausalLM
     tokenizer: Tokenizer
+    _grammar_tokenizer: Any = field(default=None, repr=False)
 
     @classmethod
     def load(cls, bundle: Bundle, settings: SessionSettings | None = None) -> TextModel:
         return cls(
             bundle, OnnxCausalLM(bundle, settings), Tokenizer.from_file(str(bundle.tokenizer_path))
         )
+
+    def grammar_tokenizer(self) -> Any:
+        """The llguidance tokenizer for constraints, built on first use."""
+        if self._grammar_tokenizer is None:
+            from edge_agent.llm.constraints import load_ll_tokenizer
+
+            manifest = self.bundle.manifest
+            self._grammar_tokenizer = load_ll_tokenizer(
+                self.tokenizer, manifest.architecture.vocab_size, manifest.tokens.eos_ids
+            )
+        return self._grammar_tokenizer
 
     def prompt_ids(self, user_text: str, *, chat: bool = True) -> list[int]:
         """Token ids for ``user_text``, wrapped in the chat template when there is one."""

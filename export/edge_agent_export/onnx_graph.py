@@ -19,8 +19,6 @@ from edge_agent_export.errors import ExportError
 
 LOGITS_POSITIONS = "logits_positions"
 _PASS_THROUGH = {"Div", "Tanh", "Mul", "Cast", "Add", "Identity"}
-# protobuf cannot serialise a message over 2 GB; keep a margin for the graph itself.
-EXTERNAL_DATA_THRESHOLD_BYTES = 2**31 - 1 - (64 << 20)
 
 
 def _producers(graph: onnx.GraphProto) -> dict[str, onnx.NodeProto]:
@@ -97,22 +95,15 @@ def slice_logits_to_last_positions(model: onnx.ModelProto, head: onnx.NodeProto)
                 dims[1].dim_param = "logits_length"
 
 
-def initializer_bytes(model: onnx.ModelProto) -> int:
-    total = 0
-    for init in model.graph.initializer:
-        count = int(np.prod(init.dims)) if init.dims else 1
-        total += count * onnx.helper.tensor_dtype_to_np_dtype(init.data_type).itemsize
-    return total
-
-
 def save_model(model: onnx.ModelProto, path: Path) -> list[str]:
-    """Save, with weights in ``<name>.data`` beside it when over protobuf's 2 GB limit.
+    """Save the graph to ``path`` and its weights to ``<name>.data`` beside it.
 
-    Returns the file names written, relative to the model's folder.
+    Always external: onnxruntime maps external weights from the file instead of copying
+    them out of the parsed protobuf, so pages it never reads (most embedding rows, unused
+    rotary positions) and weights it repacks never count against the device's memory
+    (Gemma 3 270M int4: 459 -> 259 MB resident after loading). It also lifts protobuf's
+    2 GB limit. Returns the file names written, relative to the model's folder.
     """
-    if initializer_bytes(model) < EXTERNAL_DATA_THRESHOLD_BYTES:
-        onnx.save_model(model, str(path))
-        return [path.name]
     data_name = path.name + ".data"
     # Saving with external data rewrites the tensors of the proto it is given into
     # references; work on a copy so the caller's model stays whole.
