@@ -1,0 +1,212 @@
+"""Text -> candidates -> intent (constrained model) -> commands -> policy -> messages.
+
+Pure logic over small interfaces: the model is anything with ``complete_json`` (an
+onnxruntime bundle in production, a scripted fake in tests) and the registry renders
+native messages. Nothing is published here; the caller publishes ``Response.actions``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from edge_agent.agent import prompt
+from edge_agent.agent.intent import INTENT_ACTIONS, NONE, QUERY, Intent, intent_schema
+from edge_agent.agent.policy import Policy
+from edge_agent.agent.replies import command_reply, state_reply
+from edge_agent.agent.retrieval import retrieve
+from edge_agent.agent.targets import Group, groups_for
+from edge_agent.devices.adapter import DeviceCommand, RenderError
+from edge_agent.devices.model import VALUE_ACTIONS, Entity
+from edge_agent.devices.registry import Registry
+from edge_agent.messages import ActionTaken, ErrorInfo, Request, Response
+
+log = logging.getLogger(__name__)
+
+MAX_REQUEST_CHARS = 500
+COLOR_WORDS = ["red", "green", "blue", "white", "warm white", "yellow", "orange", "purple",
+               "pink", "cyan"]  # fmt: skip
+_YES = re.compile(r"^\s*(yes|yeah|yep|confirm(ed)?|do it|go ahead|ok(ay)?|sure)\b", re.I)
+_NO = re.compile(r"^\s*(no|nope|cancel|stop|don'?t|never ?mind)\b", re.I)
+
+
+class IntentModel(Protocol):
+    def complete_json(self, prefix: str, request: str, schema: dict[str, Any]) -> str:
+        """JSON text matching ``schema``, continuing ``prefix + request``."""
+
+
+@dataclass
+class _Pending:
+    commands: list[tuple[Entity, DeviceCommand]]
+    expires: float
+
+
+class Planner:
+    def __init__(
+        self,
+        model: IntentModel,
+        registry: Registry,
+        policy: Policy,
+        *,
+        candidates: int = 8,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.model = model
+        self.registry = registry
+        self.policy = policy
+        self.k = candidates
+        self._clock = clock
+        self._pending: dict[str, _Pending] = {}
+        self.prefix = prompt.prefix()
+
+    def handle(self, request: Request) -> Response:
+        try:
+            response = self._handle(request)
+        except Exception as error:  # a request must never take the agent down
+            log.exception("request %s failed", request.id)
+            response = _error("internal", f"something went wrong: {error}")
+        response.id = request.id
+        return response
+
+    def _handle(self, request: Request) -> Response:
+        text = request.text.strip()
+        if not text:
+            return _error("empty", "The request is empty.")
+        if len(text) > MAX_REQUEST_CHARS:
+            return _error("too_long", f"The request is over {MAX_REQUEST_CHARS} characters.")
+        source = request.context.source
+        pending = self._pending.pop(source, None)
+        if pending is not None and pending.expires >= self._clock():
+            if _YES.match(text):
+                return self._execute(pending.commands, confirmed=True)
+            if _NO.match(text):
+                return Response(status="ok", text="Cancelled.")
+        entities = self.registry.entities()
+        if not entities:
+            return _error("no_devices", "I don't know any devices yet.")
+        found = retrieve(text, entities, k=self.k, context_area=request.context.area)
+        groups = groups_for(found.entities, found.mentioned_areas, entities)
+        intent = self._decide(text, found.entities, groups, request.context.area)
+        return self._act(intent, found.entities, groups, source)
+
+    def _decide(
+        self, text: str, candidates: list[Entity], groups: list[Group], here: str | None
+    ) -> Intent:
+        targets = [e.name for e in candidates] + [g.label for g in groups]
+        actions = sorted({w for w, a in INTENT_ACTIONS.items()
+                          if any(e.supports(a) for e in candidates)})  # fmt: skip
+        words = [w for e in candidates for ws in e.options.values() for w in ws]
+        if any(e.supports("set_color") for e in candidates):
+            words += COLOR_WORDS
+        lows = [int(r.min) for e in candidates for r in e.ranges.values()]
+        highs = [int(r.max) + 1 for e in candidates for r in e.ranges.values()]
+        value_range = (min([0, *lows]), max([100, *highs]))
+        schema = intent_schema(targets, [*actions, QUERY, NONE], value_range, words)
+        raw = self.model.complete_json(
+            self.prefix, prompt.request(candidates, [g.label for g in groups], here, text), schema
+        )
+        return Intent.model_validate(json.loads(raw))
+
+    def _act(
+        self, intent: Intent, candidates: list[Entity], groups: list[Group], source: str
+    ) -> Response:
+        meta = intent.model_dump()
+        if intent.action == NONE or not intent.targets:
+            return Response(
+                status="ok", intent=meta,
+                text="Sorry, I can only control and report on the devices in this home, "
+                     "and I couldn't match that to one of them.",
+            )  # fmt: skip
+        entities = self._resolve(intent.targets, candidates, groups)
+        if intent.action == QUERY:
+            now = datetime.now(UTC)
+            replies = [state_reply(e, now) for e in entities[:4]]
+            return Response(status="ok", text=" ".join(replies), intent=meta)
+        action = INTENT_ACTIONS[intent.action]
+        explicit = len(intent.targets) == 1 and len(entities) == 1
+        able = [e for e in entities if e.supports(action)]
+        if not able:
+            names = ", ".join(e.name for e in entities)
+            return _error("unsupported", f"{names} can't do that.", meta)
+        if action in VALUE_ACTIONS and not isinstance(intent.value, (int, float)):
+            return Response(status="clarify", text="To what value?", intent=meta)
+        commands = [(e, DeviceCommand(e.id, action, _value(intent.value))) for e in able]
+        allowed: list[tuple[Entity, DeviceCommand, str]] = []
+        confirm: list[tuple[Entity, DeviceCommand, str]] = []
+        refused: list[tuple[Entity, DeviceCommand, str]] = []
+        for entity, command in commands:
+            decision = self.policy.check(entity, command)
+            target = {"allow": allowed, "confirm": confirm, "deny": refused}[decision.verdict]
+            target.append((entity, decision.command, decision.reason))
+        if refused and (explicit or (not allowed and not confirm)):
+            return _error("refused", refused[0][2] + ".", meta)
+        if confirm:
+            self._pending[source] = _Pending(
+                [(e, c) for e, c, _ in [*allowed, *confirm]],
+                self._clock() + self.policy.config.confirm_timeout_s,
+            )
+            names = " and ".join(f"the {e.name}" for e, _, _ in confirm)
+            verb = confirm[0][1].action.replace("_", " ")
+            return Response(status="confirm", text=f"Do you want me to {verb} {names}?",
+                            intent=meta)  # fmt: skip
+        response = self._execute([(e, c) for e, c, _ in allowed])
+        response.intent = meta
+        return response
+
+    def _resolve(
+        self, targets: list[str], candidates: list[Entity], groups: list[Group]
+    ) -> list[Entity]:
+        by_name = {e.name: e for e in candidates}
+        by_label = {g.label: g for g in groups}
+        found: dict[str, Entity] = {}
+        for target in targets:
+            if target in by_name:
+                found[by_name[target].id] = by_name[target]
+            elif target in by_label:
+                for entity in self.registry.entities():
+                    if by_label[target].contains(entity):
+                        found[entity.id] = entity
+        return list(found.values())
+
+    def _execute(
+        self, commands: list[tuple[Entity, DeviceCommand]], confirmed: bool = False
+    ) -> Response:
+        actions: list[ActionTaken] = []
+        done: list[tuple[Entity, DeviceCommand]] = []
+        problems: list[str] = []
+        for entity, command in commands:
+            if not self.policy.take_rate_slot(entity.id):
+                problems.append(f"the {entity.name} got too many commands, wait a little")
+                continue
+            try:
+                messages = self.registry.render(command)
+            except RenderError as error:
+                problems.append(str(error))
+                continue
+            done.append((entity, command))
+            actions += [
+                ActionTaken(device=entity.name, action=command.action, topic=m.topic,
+                            payload=m.payload, entity_id=entity.id, value=command.value)
+                for m in messages
+            ]  # fmt: skip
+        if not done:
+            return _error("not_done", "; ".join(problems).capitalize() + ".")
+        text = command_reply(done)
+        if problems:
+            text += " But " + "; ".join(problems) + "."
+        return Response(status="ok", text=text, actions=actions)
+
+
+def _value(value: float | str | None) -> float | str | None:
+    return float(value) if isinstance(value, int) else value
+
+
+def _error(code: str, message: str, intent: dict[str, Any] | None = None) -> Response:
+    return Response(status="error", text=message, error=ErrorInfo(code=code, message=message),
+                    intent=intent)  # fmt: skip

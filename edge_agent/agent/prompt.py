@@ -1,0 +1,77 @@
+"""The planner's prompt: a fixed part (prefix-cached) and a short part per request.
+
+The fixed part explains the answer format on a fictional home; the request part lists
+only this request's candidate devices and groups, so its length does not grow with the
+home. Training data for fine-tuning (issue 5) must use exactly these two functions.
+"""
+
+from __future__ import annotations
+
+from edge_agent.devices.model import Entity
+
+INSTRUCTIONS = """\
+You control a smart home. Turn the request into one JSON command.
+action: on, off, toggle, brightness (percent), warmth (kelvin), color, temperature \
+(degrees), mode, position (percent open), open, close, stop, lock, unlock, fan_speed \
+(percent), activate (a scene or button), query (a question about a device), or none \
+(not about these devices, or a device that is not listed).
+targets: device names from the list, or groups from the list.
+value: a number or a word for the action, else null.
+"""
+
+_EXAMPLE_DEVICES = """\
+Devices:
+- Desk Lamp (light, Study)
+- Reading Light (light, Study)
+- Hall Thermostat (climate, Hallway)
+- Patio Blinds (cover, Patio)
+- Back Door Lock (lock, Kitchen)
+Groups: lights in Study, all lights
+"""
+
+_EXAMPLES = (
+    ("Study", "switch off the desk lamp",
+     '{"action":"off","targets":["Desk Lamp"],"value":null}'),
+    ("", "it's too dark in the study",
+     '{"action":"on","targets":["lights in Study"],"value":null}'),
+    ("Study", "dim the lights in here to 30 percent",
+     '{"action":"brightness","targets":["lights in Study"],"value":30}'),
+    ("", "set the hallway to twenty one degrees",
+     '{"action":"temperature","targets":["Hall Thermostat"],"value":21}'),
+    ("", "is the back door locked?",
+     '{"action":"query","targets":["Back Door Lock"],"value":null}'),
+    ("", "open the patio blinds halfway",
+     '{"action":"position","targets":["Patio Blinds"],"value":50}'),
+    ("", "what's the weather tomorrow", '{"action":"none","targets":[],"value":null}'),
+    ("", "turn on the garage heater", '{"action":"none","targets":[],"value":null}'),
+)  # fmt: skip
+
+
+def describe(entity: Entity) -> str:
+    where = f", {entity.area}" if entity.area else ""
+    return f"- {entity.name} ({entity.domain}{where})"
+
+
+def _request_block(devices: str, groups: list[str], here: str, text: str) -> str:
+    lines = [devices.rstrip("\n")]
+    if groups:
+        lines.append("Groups: " + ", ".join(groups))
+    if here:
+        lines.append(f"Here: {here}")
+    lines.append(f"Request: {text}")
+    lines.append("JSON:")
+    return "\n".join(lines)
+
+
+def prefix() -> str:
+    """The fixed part: instructions and worked examples on a home that is not the user's."""
+    parts = [INSTRUCTIONS]
+    for here, text, answer in _EXAMPLES:
+        parts.append(_request_block(_EXAMPLE_DEVICES, [], here, text) + " " + answer + "\n")
+    return "\n".join(parts) + "\n"
+
+
+def request(candidates: list[Entity], groups: list[str], here: str | None, text: str) -> str:
+    """The part that changes: this request's devices, groups, place and words."""
+    devices = "Devices:\n" + "\n".join(describe(e) for e in candidates)
+    return _request_block(devices, groups, here or "", " ".join(text.split()))

@@ -1,0 +1,89 @@
+"""Which devices a request is probably about: a bounded list whatever the home's size.
+
+Lexical and fuzzy matching (rapidfuzz) of the request against each entity's names,
+aliases, area, floor and domain words. Typos and word order are tolerated; the model
+then chooses among the top few under a grammar, so the prompt stays short.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from rapidfuzz import fuzz
+
+from edge_agent.devices.model import Domain, Entity
+
+DOMAIN_WORDS: dict[Domain, tuple[str, ...]] = {
+    "light": ("light", "lights", "lamp", "lamps", "bulb", "bulbs", "dark", "bright", "dim"),
+    "switch": ("switch", "plug", "outlet", "socket", "power"),
+    "fan": ("fan", "fans", "ventilator", "breeze"),
+    "cover": ("blind", "blinds", "shade", "shades", "curtain", "curtains", "shutter",
+              "shutters", "cover", "garage", "awning", "window"),
+    "lock": ("lock", "locked", "unlock", "door", "deadbolt"),
+    "valve": ("valve", "water", "sprinkler", "irrigation", "tap"),
+    "climate": ("thermostat", "heating", "heat", "temperature", "degrees", "warm", "cold",
+                "cool", "hot", "ac", "air", "conditioning", "hvac", "chilly"),
+    "sensor": ("temperature", "humidity", "sensor", "degrees", "reading", "level", "battery"),
+    "binary_sensor": ("door", "window", "motion", "contact", "open", "closed", "leak",
+                      "occupancy", "someone"),
+    "button": ("button", "press", "ring", "doorbell"),
+    "scene": ("scene", "mode", "movie", "night", "morning", "party"),
+}  # fmt: skip
+
+PLURALS: dict[Domain, str] = {
+    "light": "lights", "switch": "switches", "fan": "fans", "cover": "covers",
+    "lock": "locks", "valve": "valves", "climate": "thermostats", "sensor": "sensors",
+    "binary_sensor": "sensors", "button": "buttons", "scene": "scenes",
+}  # fmt: skip
+
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+
+
+def normalize(text: str) -> str:
+    return " ".join(_WORD.findall(text.lower()))
+
+
+@dataclass(frozen=True)
+class Candidates:
+    entities: list[Entity]
+    mentioned_areas: list[str]
+    """Areas (and floors) the request names, best first."""
+
+
+def _phrase_score(text: str, phrase: str) -> float:
+    """How well ``phrase`` occurs in ``text`` (0-100), tolerant of typos and word order."""
+    phrase = normalize(phrase)
+    if not phrase:
+        return 0.0
+    if re.search(rf"\b{re.escape(phrase)}\b", text):
+        return 100.0
+    return max(fuzz.partial_ratio(phrase, text), fuzz.token_set_ratio(phrase, text) * 0.9)
+
+
+def mentioned(text: str, names: list[str], threshold: float = 85.0) -> list[str]:
+    norm = normalize(text)
+    scored = [(s, n) for n in names if (s := _phrase_score(norm, n)) >= threshold]
+    return [n for _, n in sorted(scored, key=lambda x: -x[0])]
+
+
+def retrieve(
+    text: str, entities: list[Entity], *, k: int = 8, context_area: str | None = None
+) -> Candidates:
+    """The ``k`` entities most likely meant, and the areas the text names."""
+    norm = normalize(text)
+    words = set(norm.split())
+    areas = sorted({e.area for e in entities if e.area} | {e.floor for e in entities if e.floor})
+    named_areas = mentioned(text, areas)
+    scored = []
+    for entity in entities:
+        name = max(_phrase_score(norm, w) for w in entity.words())
+        domain = 15.0 if words & set(DOMAIN_WORDS.get(entity.domain, ())) else 0.0
+        area = 0.0
+        if entity.area in named_areas or entity.floor in named_areas:
+            area = 25.0
+        elif context_area and entity.area == context_area and not named_areas:
+            area = 10.0
+        scored.append((name + domain + area, entity.name, entity))
+    scored.sort(key=lambda item: (-item[0], item[1]))
+    return Candidates([entity for _, _, entity in scored[:k]], named_areas)

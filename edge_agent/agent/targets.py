@@ -1,0 +1,49 @@
+"""Groups a request may name ("lights in Kitchen", "all covers") and what they contain."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from edge_agent.agent.retrieval import PLURALS
+from edge_agent.devices.model import Domain, Entity
+
+MAX_GROUPS = 8
+_ACTIONABLE: tuple[Domain, ...] = ("light", "switch", "fan", "cover", "lock", "valve", "climate")
+
+
+@dataclass(frozen=True)
+class Group:
+    label: str
+    domain: Domain | None
+    """None: every actionable device of the place."""
+    place: str | None
+    """An area or a floor; None: the whole home."""
+
+    def contains(self, entity: Entity) -> bool:
+        if self.domain is not None and entity.domain != self.domain:
+            return False
+        if self.domain is None and entity.domain not in _ACTIONABLE:
+            return False
+        return self.place is None or self.place in (entity.area, entity.floor)
+
+
+def groups_for(candidates: list[Entity], places: list[str], entities: list[Entity]) -> list[Group]:
+    """Groups worth offering: the candidates' domains in the places the request names
+    (or the candidates' own areas), and each domain across the home."""
+    domains: list[Domain] = []
+    for entity in candidates:
+        if entity.domain in _ACTIONABLE and entity.domain not in domains:
+            domains.append(entity.domain)
+    areas = places or list(dict.fromkeys(e.area for e in candidates if e.area))
+    groups: list[Group] = []
+    for place in areas[:3]:
+        in_place = [e for e in entities if place in (e.area, e.floor)]
+        for domain in domains:
+            if any(e.domain == domain for e in in_place):
+                groups.append(Group(f"{PLURALS[domain]} in {place}", domain, place))
+        if places and in_place:
+            groups.append(Group(f"everything in {place}", None, place))
+    for domain in domains:
+        groups.append(Group(f"all {PLURALS[domain]}", domain, None))
+    unique = {g.label: g for g in groups}
+    return list(unique.values())[:MAX_GROUPS]

@@ -1,0 +1,57 @@
+"""JSON answers from a bundle: a cached prompt prefix and output constrained to a schema."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from edge_agent.llm.constraints import GrammarConstraint, json_schema_grammar
+from edge_agent.llm.generate import GenerationResult, Generator, PrefixCache
+from edge_agent.llm.text import TextModel
+
+MAX_JSON_TOKENS = 96
+
+
+class JsonModel:
+    """``complete_json(prefix, request, schema)`` on one bundle, one request at a time.
+
+    The prefix is tokenized on its own and its KV cache kept until the prefix text
+    changes, so a request costs only its own tokens; the request is tokenized on its
+    own too, which is how the planner's training data must be tokenized as well.
+    """
+
+    def __init__(self, model: TextModel, max_new_tokens: int = MAX_JSON_TOKENS) -> None:
+        self.model = model
+        self.max_new_tokens = max_new_tokens
+        self.prefix_cache = PrefixCache(model.lm)
+        self.generator = Generator(
+            model.lm, decode=model.tokenizer.decode, prefix_cache=self.prefix_cache
+        )
+        self._prefix: tuple[str, list[int]] | None = None
+        self._lock = threading.Lock()
+        self.last: GenerationResult | None = None
+
+    def _prefix_ids(self, prefix: str) -> list[int]:
+        if self._prefix is None or self._prefix[0] != prefix:
+            tokens = self.model.bundle.manifest.tokens
+            bos = [tokens.bos_id] if tokens.add_bos and tokens.bos_id is not None else []
+            ids = bos + list(self.model.tokenizer.encode(prefix, add_special_tokens=False).ids)
+            self.prefix_cache.set(ids)
+            self._prefix = (prefix, ids)
+        return self._prefix[1]
+
+    def warm_up(self, prefix: str) -> None:
+        """Compute the prefix's KV cache now rather than on the first request."""
+        with self._lock:
+            self._prefix_ids(prefix)
+
+    def complete_json(self, prefix: str, request: str, schema: dict[str, Any]) -> str:
+        with self._lock:
+            ids = self._prefix_ids(prefix)
+            ids = ids + list(self.model.tokenizer.encode(request, add_special_tokens=False).ids)
+            grammar = json_schema_grammar(schema)
+            constraint = GrammarConstraint(self.model.grammar_tokenizer(), grammar)
+            self.last = self.generator.generate(
+                ids, max_new_tokens=self.max_new_tokens, constraint=constraint
+            )
+            return self.last.text or ""

@@ -1,0 +1,153 @@
+"""The planner with a scripted model: resolution, policy, confirmation, replies, bad input."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from planner_fakes import intent, planner_for
+
+from edge_agent.agent.policy import PolicyConfig
+from edge_agent.messages import Context, Request
+
+
+def ask(planner: object, text: str, **context: str) -> object:
+    return planner.handle(Request(id="r1", text=text, context=Context(**context)))  # type: ignore[attr-defined]
+
+
+def test_a_named_device_gets_its_native_command_and_an_honest_reply() -> None:
+    planner, model, _ = planner_for(lambda _: intent("off", "Kitchen Light"))
+    response = ask(planner, "kill the kitchen light")
+    assert response.status == "ok" and response.id == "r1"
+    assert [(a.topic, a.payload) for a in response.actions] == [("home/kitchen_light/set", "OFF")]
+    assert response.text == "Turned off the Kitchen Light."
+    request, schema = model.calls[0]
+    assert "Kitchen Light" in schema["properties"]["targets"]["items"]["enum"]
+    assert "Request: kill the kitchen light" in request
+
+
+def test_a_group_expands_to_every_device_of_the_area() -> None:
+    planner, _, _ = planner_for(lambda _: intent("on", "lights in Kitchen"))
+    response = ask(planner, "lights on in the kitchen")
+    assert sorted(a.device for a in response.actions) == ["Counter Strip", "Kitchen Light"]
+    assert response.text == "Turned on the Kitchen Light and the Counter Strip."
+
+
+def test_in_here_uses_the_context_area() -> None:
+    planner, model, _ = planner_for(lambda _: intent("on", "lights in Bedroom"))
+    response = ask(planner, "turn the light on in here", area="Bedroom")
+    assert [a.device for a in response.actions] == ["Bedside Lamp"]
+    assert "Here: Bedroom" in model.calls[0][0]
+
+
+def test_values_are_clamped_or_refused_by_policy() -> None:
+    planner, _, _ = planner_for(lambda _: intent("temperature", "Hall Thermostat", value=45))
+    response = ask(planner, "make the hallway 45 degrees")
+    assert [(a.payload, a.value) for a in response.actions] == [("30", 30.0)]
+    planner, _, _ = planner_for(lambda _: intent("temperature", "Hall Thermostat", value=45),
+                                PolicyConfig(out_of_range="refuse"))  # fmt: skip
+    response = ask(planner, "make the hallway 45 degrees")
+    assert response.status == "error" and not response.actions
+    assert "outside 7-30" in response.text
+
+
+def test_unlocking_needs_a_yes_within_the_timeout() -> None:
+    now = [0.0]
+    planner, _, _ = planner_for(lambda _: intent("unlock", "Front Door"), clock=lambda: now[0])
+    response = ask(planner, "unlock the front door", source="hall")
+    assert response.status == "confirm" and not response.actions
+    assert response.text == "Do you want me to unlock the Front Door?"
+    other = ask(planner, "yes", source="kitchen")  # another satellite cannot confirm it
+    assert not other.actions
+    done = ask(planner, "yes please", source="hall")
+    assert [(a.topic, a.payload) for a in done.actions] == [("home/front_door/set", "UNLOCK")]
+    ask(planner, "unlock the front door", source="hall")
+    now[0] += 31
+    assert not ask(planner, "yes", source="hall").actions  # expired
+    ask(planner, "unlock the front door", source="hall")
+    assert ask(planner, "no, cancel", source="hall").text == "Cancelled."
+
+
+def test_opening_the_garage_needs_a_yes_but_closing_does_not() -> None:
+    planner, _, _ = planner_for(lambda t: intent("open" if "open" in t else "close", "Garage Door"))
+    assert ask(planner, "open the garage").status == "confirm"
+    assert ask(planner, "close the garage").actions[0].payload == "CLOSE"
+
+
+def test_deny_lists_and_allow_lists() -> None:
+    planner, _, _ = planner_for(lambda _: intent("off", "Kitchen Light"),
+                                PolicyConfig(deny_entities=["kitchen light"]))  # fmt: skip
+    response = ask(planner, "turn off the kitchen light")
+    assert response.status == "error" and response.error.code == "refused"
+    assert not response.actions
+    planner, _, _ = planner_for(lambda _: intent("off", "lights in Kitchen"),
+                                PolicyConfig(allow_entities=["Counter Strip"]))  # fmt: skip
+    assert [a.device for a in ask(planner, "kitchen lights off").actions] == ["Counter Strip"]
+    planner, _, _ = planner_for(lambda _: intent("unlock", "Front Door"),
+                                PolicyConfig(deny_domains=["lock"]))  # fmt: skip
+    assert ask(planner, "unlock the front door").status == "error"
+
+
+def test_rate_limit_per_device() -> None:
+    planner, _, _ = planner_for(lambda _: intent("on", "Kitchen Light"),
+                                PolicyConfig(rate_limit_count=2))  # fmt: skip
+    results = [ask(planner, "kitchen light on") for _ in range(3)]
+    assert [len(r.actions) for r in results] == [1, 1, 0]
+    assert results[2].status == "error" and "too many" in results[2].text
+
+
+def test_state_questions_are_answered_from_reported_state_only() -> None:
+    planner, _, registry = planner_for(lambda _: intent("query", "Front Door"))
+    assert ask(planner, "is the front door locked?").text == (
+        "I don't know the state of the Front Door yet."
+    )
+    now = datetime.now(UTC)
+    registry.handle("home/front_door/state", b"LOCKED", now)
+    assert ask(planner, "is the front door locked?").text == "The Front Door is locked."
+    registry.handle("home/front_door/state", b"UNLOCKED", now - timedelta(hours=3))
+    assert "when last reported, 3 hours ago" in ask(planner, "is the front door locked?").text
+
+
+def test_a_sensor_reading_is_reported_with_its_value() -> None:
+    planner, _, registry = planner_for(lambda _: intent("query", "Hall Temperature"))
+    registry.handle("home/hall/temperature", b"21.5")
+    assert ask(planner, "how warm is the hallway").text == "The Hall Temperature is 21.5."
+
+
+def test_out_of_scope_gets_no_command() -> None:
+    planner, _, _ = planner_for(lambda _: intent("none"))
+    response = ask(planner, "what's the capital of France?")
+    assert response.status == "ok" and not response.actions
+    assert "only control" in response.text
+
+
+def test_bad_text_never_reaches_the_model() -> None:
+    planner, model, _ = planner_for(lambda _: intent("none"))
+    for text in ("", "   ", "x" * 10_000):
+        response = ask(planner, text)
+        assert response.status == "error" and not response.actions
+    assert model.calls == []
+
+
+def test_a_failing_model_is_an_error_response_not_a_crash() -> None:
+    def broken(_: str) -> dict[str, object]:
+        raise RuntimeError("onnxruntime fell over")
+
+    planner, _, _ = planner_for(broken)  # type: ignore[arg-type]
+    response = ask(planner, "turn on the kitchen light")
+    assert response.status == "error" and response.error.code == "internal"
+
+
+def test_the_prompt_stays_bounded_in_a_big_home() -> None:
+    from edge_agent.devices.static import StaticCommand, StaticDevice
+
+    planner, model, registry = planner_for(lambda _: intent("on", "Bedside Lamp"))
+    registry.add(
+        StaticDevice(name=f"Plug {i}", area=f"Room {i % 40}", domain="switch",
+                     commands={"turn_on": StaticCommand(topic=f"p/{i}", payload="1")}).entity()
+        for i in range(500)
+    )  # fmt: skip
+    response = ask(planner, "switch on the bedside lamp")
+    assert [a.device for a in response.actions] == ["Bedside Lamp"]
+    request, schema = model.calls[0]
+    assert request.count("\n- ") <= 8
+    assert len(schema["properties"]["targets"]["items"]["enum"]) <= 16
