@@ -26,7 +26,7 @@ def _light(name: str, area: str, slug: str, **extra: Any) -> StaticDevice:
     )  # fmt: skip
 
 
-def test_home() -> list[StaticDevice]:
+def static_home() -> list[StaticDevice]:
     return [
         _light("Kitchen Light", "Kitchen", "kitchen_light", floor="Ground Floor"),
         _light("Counter Strip", "Kitchen", "counter_strip", aliases=["under cabinet lights"]),
@@ -79,7 +79,7 @@ def planner_for(
     clock: Callable[[], float] | None = None,
 ) -> tuple[Planner, ScriptedIntentModel, Registry]:
     registry = Registry([])
-    registry.add(device.entity() for device in test_home())
+    registry.add(device.entity() for device in static_home())
     model = ScriptedIntentModel(answer)
     kwargs = {"clock": clock} if clock else {}
     planner = Planner(model, registry, Policy(policy or PolicyConfig(), **kwargs), **kwargs)

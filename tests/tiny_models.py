@@ -46,6 +46,12 @@ ARCHITECTURES: dict[str, dict[str, Any]] = {
 }
 
 
+VARIANTS: dict[str, dict[str, Any]] = {
+    # The planner's few-shot prompt is ~2,300 tokens with the tiny 400-token vocabulary.
+    "llama_long_context": {"model_type": "llama", "max_position_embeddings": 4096},
+}
+
+
 def _train_tokenizer(vocab_size: int) -> Any:
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
@@ -71,9 +77,9 @@ def build_tiny_checkpoint(model_type: str, out_dir: Path, seed: int = 0) -> Path
 
     tokenizer = _train_tokenizer(vocab_size=400)
     vocab = len(tokenizer)
-    kwargs = {**_COMMON, **ARCHITECTURES[model_type]}
+    kwargs = {**_COMMON, **{**ARCHITECTURES, **VARIANTS}[model_type]}
     config = AutoConfig.for_model(
-        model_type,
+        kwargs.pop("model_type", model_type),
         vocab_size=vocab,
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,

@@ -36,7 +36,7 @@ INTENT_ACTIONS: dict[str, Action] = {
 token such as "turn_" or "set_") so that the model's first token commits to one."""
 QUERY = "query"
 NONE = "none"
-MAX_TARGETS = 6
+MAX_TARGETS = 4
 
 
 class Intent(BaseModel):

@@ -93,11 +93,13 @@ class Planner:
         found = retrieve(text, entities, k=self.k, context_area=request.context.area)
         groups = groups_for(found.entities, found.mentioned_areas, entities)
         intent = self._decide(text, found.entities, groups, request.context.area)
+        if intent is None:
+            return _error("no_intent", "I couldn't work out what to do; please rephrase.")
         return self._act(intent, found.entities, groups, source)
 
     def _decide(
         self, text: str, candidates: list[Entity], groups: list[Group], here: str | None
-    ) -> Intent:
+    ) -> Intent | None:
         targets = [e.name for e in candidates] + [g.label for g in groups]
         actions = sorted({w for w, a in INTENT_ACTIONS.items()
                           if any(e.supports(a) for e in candidates)})  # fmt: skip
@@ -111,7 +113,11 @@ class Planner:
         raw = self.model.complete_json(
             self.prefix, prompt.request(candidates, [g.label for g in groups], here, text), schema
         )
-        return Intent.model_validate(json.loads(raw))
+        try:
+            return Intent.model_validate(json.loads(raw))
+        except ValueError:  # the model ran out of tokens before the JSON closed
+            log.warning("no complete intent from the model: %r", raw)
+            return None
 
     def _act(
         self, intent: Intent, candidates: list[Entity], groups: list[Group], source: str

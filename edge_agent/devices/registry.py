@@ -173,5 +173,10 @@ class Registry:
 
 
 def _command_key(entity: Entity) -> str | None:
-    topic = entity.native.get("command_topic")
-    return str(topic) if topic else None
+    """What makes two sources' entities one device: the same domain commanded on the same
+    topic (zigbee2mqtt's own ``.../set`` topic, announced again through its Home Assistant
+    discovery). Entities without commands are never merged."""
+    topic = entity.native.get("command_topic") or entity.native.get("set_topic")
+    if not topic or not entity.actions:
+        return None
+    return f"{entity.domain} {topic}"

@@ -7,9 +7,10 @@ from typing import Any
 
 from edge_agent.llm.constraints import GrammarConstraint, json_schema_grammar
 from edge_agent.llm.generate import GenerationResult, Generator, PrefixCache
+from edge_agent.llm.sampling import SamplingParams
 from edge_agent.llm.text import TextModel
 
-MAX_JSON_TOKENS = 96
+MAX_JSON_TOKENS = 128
 
 
 class JsonModel:
@@ -20,9 +21,15 @@ class JsonModel:
     own too, which is how the planner's training data must be tokenized as well.
     """
 
-    def __init__(self, model: TextModel, max_new_tokens: int = MAX_JSON_TOKENS) -> None:
+    def __init__(
+        self,
+        model: TextModel,
+        max_new_tokens: int = MAX_JSON_TOKENS,
+        sampling: SamplingParams | None = None,
+    ) -> None:
         self.model = model
         self.max_new_tokens = max_new_tokens
+        self.sampling = sampling or SamplingParams()  # greedy
         self.prefix_cache = PrefixCache(model.lm)
         self.generator = Generator(
             model.lm, decode=model.tokenizer.decode, prefix_cache=self.prefix_cache
@@ -52,6 +59,9 @@ class JsonModel:
             grammar = json_schema_grammar(schema)
             constraint = GrammarConstraint(self.model.grammar_tokenizer(), grammar)
             self.last = self.generator.generate(
-                ids, max_new_tokens=self.max_new_tokens, constraint=constraint
+                ids,
+                max_new_tokens=self.max_new_tokens,
+                constraint=constraint,
+                sampling=self.sampling,
             )
             return self.last.text or ""
