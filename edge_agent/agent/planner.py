@@ -25,13 +25,12 @@ from edge_agent.agent.targets import Group, groups_for
 from edge_agent.devices.adapter import DeviceCommand, RenderError
 from edge_agent.devices.model import VALUE_ACTIONS, Entity
 from edge_agent.devices.registry import Registry
+from edge_agent.devices.values import COLOR_OPTIONS
 from edge_agent.messages import ActionTaken, ErrorInfo, Request, Response
 
 log = logging.getLogger(__name__)
 
 MAX_REQUEST_CHARS = 500
-COLOR_WORDS = ["red", "green", "blue", "white", "warm white", "yellow", "orange", "purple",
-               "pink", "cyan"]  # fmt: skip
 _YES = re.compile(r"^\s*(yes|yeah|yep|confirm(ed)?|do it|go ahead|ok(ay)?|sure)\b", re.I)
 _NO = re.compile(r"^\s*(no|nope|cancel|stop|don'?t|never ?mind)\b", re.I)
 
@@ -105,7 +104,7 @@ class Planner:
                           if any(e.supports(a) for e in candidates)})  # fmt: skip
         words = [w for e in candidates for ws in e.options.values() for w in ws]
         if any(e.supports("set_color") for e in candidates):
-            words += COLOR_WORDS
+            words += COLOR_OPTIONS
         lows = [int(r.min) for e in candidates for r in e.ranges.values()]
         highs = [int(r.max) + 1 for e in candidates for r in e.ranges.values()]
         value_range = (min([0, *lows]), max([100, *highs]))

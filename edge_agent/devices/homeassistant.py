@@ -43,6 +43,7 @@ from edge_agent.devices.adapter import (
     decode_json,
 )
 from edge_agent.devices.model import ACTIONS, DOMAINS, Action, Ecosystem, Entity, Range
+from edge_agent.devices.values import COLOR_NAMES, color_rgb
 
 log = logging.getLogger(__name__)
 
@@ -159,11 +160,6 @@ TEMPLATE_TOPICS: dict[str, str] = {
 }
 """The templates evaluated here and the topic each serves: one we cannot run drops its topic."""
 
-COLOR_NAMES: dict[str, tuple[int, int, int]] = {
-    "red": (255, 0, 0), "green": (0, 255, 0), "blue": (0, 0, 255), "white": (255, 255, 255),
-    "warm white": (255, 180, 107), "yellow": (255, 255, 0), "orange": (255, 165, 0),
-    "purple": (128, 0, 128), "pink": (255, 105, 180), "cyan": (0, 255, 255),
-}  # fmt: skip
 DEFAULT_KELVIN = (2000, 6535)  # Home Assistant's colour temperature range when none is given
 
 _TEMPLATE_VARIABLES = frozenset(
@@ -769,12 +765,7 @@ def _msg(
 
 
 def _rgb(value: object) -> tuple[int, int, int]:
-    word = str(value).strip().lower()
-    if word in COLOR_NAMES:
-        return COLOR_NAMES[word]
-    if re.fullmatch(r"#[0-9a-f]{6}", word):
-        return int(word[1:3], 16), int(word[3:5], 16), int(word[5:7], 16)
-    raise RenderError(f"unknown colour {value!r}; known: {', '.join(COLOR_NAMES)}")
+    return color_rgb(value if isinstance(value, str) else str(value))
 
 
 def _hs(rgb: tuple[int, int, int]) -> tuple[float, float]:

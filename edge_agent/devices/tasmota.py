@@ -23,7 +23,7 @@ from edge_agent.devices.adapter import (
     decode_json,
 )
 from edge_agent.devices.model import Action, Domain, Ecosystem, Entity, Range
-from edge_agent.devices.zigbee2mqtt import (
+from edge_agent.devices.values import (
     COLOR_OPTIONS,
     color_rgb,
     command_number,
