@@ -46,3 +46,5 @@ class Response(BaseModel):
     error: ErrorInfo | None = None
     intent: dict[str, Any] | None = None
     """What the model produced, for debugging."""
+    about: list[str] = Field(default_factory=list)
+    """Entity ids a state answer is about."""

@@ -54,23 +54,46 @@ def static_home() -> list[StaticDevice]:
     ]  # fmt: skip
 
 
+def _byte_tokenizer() -> Any:
+    """An llguidance tokenizer whose tokens are the 256 bytes, to check text against a grammar."""
+    from llguidance import LLTokenizer, TokenizerWrapper
+
+    class Bytes:
+        eos_token_id = 256
+        bos_token_id = None
+        tokens = [bytes([i]) for i in range(256)] + [b"<eos>"]
+        special_token_ids = (256,)
+
+        def __call__(self, text: str) -> list[int]:
+            return list(text.encode())
+
+    return LLTokenizer(TokenizerWrapper(Bytes()))
+
+
+BYTES = _byte_tokenizer()
+
+
+def grammar_accepts(grammar: str, text: str) -> bool:
+    from llguidance import LLMatcher
+
+    matcher = LLMatcher(BYTES, LLMatcher.grammar_from_lark(grammar), log_level=0)
+    return bool(matcher.consume_tokens(list(text.encode())) and matcher.is_accepting())
+
+
 class ScriptedIntentModel:
-    """Answers with ``answer(request_text)``; refuses answers the schema does not allow,
-    the way the grammar would, so a test cannot pass on an impossible intent."""
+    """Answers with ``answer(request_text)``, refusing answers the real grammar (run by
+    llguidance over bytes) does not accept, so a test cannot pass on an impossible intent."""
 
     def __init__(self, answer: Callable[[str], dict[str, Any]]) -> None:
         self.answer = answer
-        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.calls: list[tuple[str, str]] = []
 
-    def complete_json(self, prefix: str, request: str, schema: dict[str, Any]) -> str:
-        self.calls.append((request, schema))
+    def complete_json(self, prefix: str, request: str, grammar: str) -> str:
+        self.calls.append((request, grammar))
         text = request.rsplit("Request: ", 1)[1].removesuffix("\nJSON:")
-        intent = self.answer(text)
-        props = schema["properties"]
-        assert intent["action"] in props["action"]["enum"], (intent, props["action"])
-        for target in intent["targets"]:
-            assert target in props["targets"]["items"]["enum"], (target, props["targets"])
-        return json.dumps(intent)
+        answer = json.dumps(self.answer(text), separators=(",", ":"), ensure_ascii=False)
+        assert grammar_accepts(grammar, answer), (answer, grammar)
+        return answer
 
 
 def planner_for(
@@ -87,4 +110,4 @@ def planner_for(
 
 
 def intent(action: str, *targets: str, value: float | str | None = None) -> dict[str, Any]:
-    return {"action": action, "targets": list(targets), "value": value}
+    return {"targets": list(targets), "action": action, "value": value}

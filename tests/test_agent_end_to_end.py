@@ -34,11 +34,16 @@ def planner(tiny_bundle: Callable[..., Path]) -> Planner:
     registry.add(device.entity() for device in static_home())
     # names cost many tokens in the 400-token test vocabulary
     bundle = open_bundle(tiny_bundle("llama_long_context", "int4"))
-    # sampled, so that random weights wander over everything the grammar allows
-    sampling = SamplingParams(temperature=2.0, seed=1)
-    model = JsonModel(TextModel.load(bundle), max_new_tokens=400, sampling=sampling)
+    # sampled (reseeded per example), so that random weights wander over everything the
+    # grammar allows
+    model = JsonModel(TextModel.load(bundle), max_new_tokens=400)
     policy = Policy(PolicyConfig(deny_entities=["Counter Strip"], rate_limit_count=10_000))
     return Planner(model, registry, policy)
+
+
+def _reseed(planner: Planner, seed: int) -> None:
+    assert isinstance(planner.model, JsonModel)
+    planner.model.sampling = SamplingParams(temperature=3.0, seed=seed)
 
 
 texts = st.one_of(
@@ -48,10 +53,15 @@ texts = st.one_of(
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(text=texts, area=st.sampled_from([None, "Kitchen", "Bedroom", "Nowhere"]))
+@given(
+    text=texts,
+    area=st.sampled_from([None, "Kitchen", "Bedroom", "Nowhere"]),
+    seed=st.integers(0, 2**32 - 1),
+)
 def test_no_text_commands_anything_outside_the_registry_and_policy(
-    planner: Planner, text: str, area: str | None
+    planner: Planner, text: str, area: str | None, seed: int
 ) -> None:
+    _reseed(planner, seed)
     response = planner.handle(Request(id="p", text=text, context=Context(area=area)))
     assert response.status in {"ok", "error", "clarify", "confirm"}
     assert response.error is None or response.error.code != "internal", response.error
@@ -80,8 +90,8 @@ def test_random_weights_do_produce_commands_so_the_property_is_not_vacuous(
     planner: Planner,
 ) -> None:
     statuses = []
-    for text in ("turn on the kitchen light", "unlock the front door", "dim the bedroom lamp",
-                 "set the hallway to 99 degrees", "open the garage", "all lights off"):  # fmt: skip
-        response = planner.handle(Request(text=text))
+    for seed in range(12):
+        _reseed(planner, seed)
+        response = planner.handle(Request(text="turn on the kitchen light"))
         statuses.append((response.status, len(response.actions)))
     assert any(count > 0 or status == "confirm" for status, count in statuses), statuses

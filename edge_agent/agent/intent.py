@@ -8,7 +8,8 @@ exist; the resolver and the policy then check everything again against the regis
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from dataclasses import dataclass
 
 from pydantic import BaseModel, Field
 
@@ -49,23 +50,89 @@ class Intent(BaseModel):
         return INTENT_ACTIONS.get(self.action)
 
 
-def intent_schema(
-    targets: list[str], actions: list[str], value_range: tuple[int, int], words: list[str]
-) -> dict[str, Any]:
-    """A JSON schema allowing only these targets, actions, numbers and value words."""
-    value: list[dict[str, Any]] = [
-        {"type": "integer", "minimum": value_range[0], "maximum": value_range[1]},
-        {"type": "null"},
-    ]
-    if words:
-        value.insert(1, {"enum": sorted(set(words))})
-    return {
-        "type": "object",
-        "properties": {
-            "action": {"enum": actions},
-            "targets": {"type": "array", "items": {"enum": targets}, "maxItems": MAX_TARGETS},
-            "value": {"anyOf": value},
-        },
-        "required": ["action", "targets", "value"],
-        "additionalProperties": False,
-    }
+@dataclass(frozen=True)
+class ValueSpec:
+    """What may follow ``"value":`` for one action of one target."""
+
+    words: tuple[str, ...] = ()
+    low: int | None = None
+    high: int | None = None
+    """Inclusive integer bounds; None: no number. Wider than the device's range on
+    purpose, so that "set it to 45" is said as 45 and the policy clamps or refuses it."""
+
+    def allows(self, value: float | str | None) -> bool:
+        if value is None:
+            return True
+        if isinstance(value, str):
+            return value in self.words
+        return self.low is not None and self.high is not None and self.low <= value <= self.high
+
+    def lark(self) -> str:
+        options = ['"null"']
+        if self.low is not None and self.high is not None:
+            number = {"type": "integer", "minimum": self.low, "maximum": self.high}
+            options.insert(0, f"%json {json.dumps(number)}")
+        if self.words:
+            options.insert(0, f"%json {json.dumps({'enum': list(self.words)})}")
+        return " | ".join(options)
+
+
+@dataclass(frozen=True)
+class TargetChoice:
+    label: str
+    """A device name or a group label."""
+    actions: dict[str, ValueSpec]
+    """Intent words this target can do (always with ``query``) and their values."""
+
+
+def _literal(text: str) -> str:
+    """A Lark string literal matching ``text`` exactly."""
+    return json.dumps(text, ensure_ascii=False)
+
+
+class IntentGrammar:
+    """The intents allowed for one request, as a Lark grammar for llguidance.
+
+    Unlike a flat JSON schema, the actions offered after a target are the ones that
+    target can do (a lock can be locked, not dimmed) and values are typed per action.
+    The output is still the intent's compact JSON. ``allows`` is the same rule in
+    Python, for checks and for scripted models in tests.
+    """
+
+    def __init__(self, choices: list[TargetChoice]) -> None:
+        self.choices = choices
+        self._by_label = {c.label: c for c in choices}
+
+    def allows(self, intent: Intent) -> bool:
+        if intent.action == NONE:
+            return not intent.targets and intent.value is None
+        if not intent.targets or len(intent.targets) > MAX_TARGETS:
+            return False
+        first = self._by_label.get(intent.targets[0])
+        if first is None or any(t not in self._by_label for t in intent.targets):
+            return False
+        spec = first.actions.get(intent.action)
+        return spec is not None and spec.allows(intent.value)
+
+    def lark(self) -> str:
+        def label(choice: TargetChoice) -> str:
+            return _literal(json.dumps(choice.label, ensure_ascii=False))
+
+        rules = [
+            "start: " + _literal('{"targets":[') + " body",
+            "body: " + _literal('],"action":"none","value":null}'),
+        ]
+        close_targets, close = _literal('],"action":'), _literal("}")
+        more = f'("," other){{0,{MAX_TARGETS - 1}}}'
+        actions = []
+        for i, choice in enumerate(self.choices):
+            rules.append(f"    | {label(choice)} {more} {close_targets} acts{i} {close}")
+            acts = [
+                f"{_literal(json.dumps(word) + ',' + json.dumps('value') + ':')} ({spec.lark()})"
+                for word, spec in choice.actions.items()
+            ]
+            actions.append(f"acts{i}: " + " | ".join(acts))
+        rules += actions
+        if self.choices:
+            rules.append("other: " + " | ".join(label(c) for c in self.choices))
+        return "\n".join(rules) + "\n"

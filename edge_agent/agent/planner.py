@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import time
 from collections.abc import Callable
@@ -17,7 +18,15 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from edge_agent.agent import prompt
-from edge_agent.agent.intent import INTENT_ACTIONS, NONE, QUERY, Intent, intent_schema
+from edge_agent.agent.intent import (
+    INTENT_ACTIONS,
+    NONE,
+    QUERY,
+    Intent,
+    IntentGrammar,
+    TargetChoice,
+    ValueSpec,
+)
 from edge_agent.agent.policy import Policy
 from edge_agent.agent.replies import command_reply, state_reply
 from edge_agent.agent.retrieval import retrieve
@@ -36,8 +45,8 @@ _NO = re.compile(r"^\s*(no|nope|cancel|stop|don'?t|never ?mind)\b", re.I)
 
 
 class IntentModel(Protocol):
-    def complete_json(self, prefix: str, request: str, schema: dict[str, Any]) -> str:
-        """JSON text matching ``schema``, continuing ``prefix + request``."""
+    def complete_json(self, prefix: str, request: str, grammar: str) -> str:
+        """JSON text matching ``grammar`` (llguidance Lark), continuing ``prefix + request``."""
 
 
 @dataclass
@@ -99,24 +108,25 @@ class Planner:
     def _decide(
         self, text: str, candidates: list[Entity], groups: list[Group], here: str | None
     ) -> Intent | None:
-        targets = [e.name for e in candidates] + [g.label for g in groups]
-        actions = sorted({w for w, a in INTENT_ACTIONS.items()
-                          if any(e.supports(a) for e in candidates)})  # fmt: skip
-        words = [w for e in candidates for ws in e.options.values() for w in ws]
-        if any(e.supports("set_color") for e in candidates):
-            words += COLOR_OPTIONS
-        lows = [int(r.min) for e in candidates for r in e.ranges.values()]
-        highs = [int(r.max) + 1 for e in candidates for r in e.ranges.values()]
-        value_range = (min([0, *lows]), max([100, *highs]))
-        schema = intent_schema(targets, [*actions, QUERY, NONE], value_range, words)
-        raw = self.model.complete_json(
-            self.prefix, prompt.request(candidates, [g.label for g in groups], here, text), schema
-        )
+        everyone = self.registry.entities()
+        choices = [TargetChoice(e.name, _actions_of([e])) for e in candidates]
+        for group in groups:
+            members = [e for e in everyone if group.contains(e)]
+            if members:
+                choices.append(TargetChoice(group.label, _actions_of(members)))
+        grammar = IntentGrammar(choices)
+        request = prompt.request(candidates, [c.label for c in choices[len(candidates):]],
+                                 here, text)  # fmt: skip
+        raw = self.model.complete_json(self.prefix, request, grammar.lark())
         try:
-            return Intent.model_validate(json.loads(raw))
+            intent = Intent.model_validate(json.loads(raw))
         except ValueError:  # the model ran out of tokens before the JSON closed
             log.warning("no complete intent from the model: %r", raw)
             return None
+        if not grammar.allows(intent):
+            log.warning("the model's intent is outside its grammar: %r", raw)
+            return None
+        return intent
 
     def _act(
         self, intent: Intent, candidates: list[Entity], groups: list[Group], source: str
@@ -132,7 +142,8 @@ class Planner:
         if intent.action == QUERY:
             now = datetime.now(UTC)
             replies = [state_reply(e, now) for e in entities[:4]]
-            return Response(status="ok", text=" ".join(replies), intent=meta)
+            return Response(status="ok", text=" ".join(replies), intent=meta,
+                            about=[e.id for e in entities])  # fmt: skip
         action = INTENT_ACTIONS[intent.action]
         explicit = len(intent.targets) == 1 and len(entities) == 1
         able = [e for e in entities if e.supports(action)]
@@ -206,6 +217,29 @@ class Planner:
         if problems:
             text += " But " + "; ".join(problems) + "."
         return Response(status="ok", text=text, actions=actions)
+
+
+def _actions_of(entities: list[Entity]) -> dict[str, ValueSpec]:
+    """The intent words any of ``entities`` can do, with the values each takes."""
+    actions: dict[str, ValueSpec] = {}
+    for word, action in INTENT_ACTIONS.items():
+        able = [e for e in entities if e.supports(action)]
+        if not able:
+            continue
+        if action in VALUE_ACTIONS:
+            ranges = [r for e in able if (r := e.ranges.get(action)) is not None]
+            low = min([0, *(int(r.min) for r in ranges)])
+            high = max([100, *(math.ceil(r.max) for r in ranges)])
+            actions[word] = ValueSpec(low=low, high=high)
+        elif action in ("set_color", "set_hvac_mode"):
+            words = {w for e in able for w in e.options.get(action, ())}
+            if action == "set_color" and not words:
+                words = set(COLOR_OPTIONS)
+            actions[word] = ValueSpec(words=tuple(sorted(words)))
+        else:
+            actions[word] = ValueSpec()
+    actions[QUERY] = ValueSpec()
+    return actions
 
 
 def _value(value: float | str | None) -> float | str | None:

@@ -11,11 +11,11 @@ from edge_agent.devices.model import Entity
 
 INSTRUCTIONS = """\
 You control a smart home. Turn the request into one JSON command.
+targets: device names from the list, or groups from the list; [] when none fits.
 action: on, off, toggle, brightness (percent), warmth (kelvin), color, temperature \
 (degrees), mode, position (percent open), open, close, stop, lock, unlock, fan_speed \
 (percent), activate (a scene or button), query (a question about a device), or none \
 (not about these devices, or a device that is not listed).
-targets: device names from the list, or groups from the list.
 value: a number or a word for the action, else null.
 """
 
@@ -31,19 +31,19 @@ Groups: lights in Study, all lights
 
 _EXAMPLES = (
     ("Study", "switch off the desk lamp",
-     '{"action":"off","targets":["Desk Lamp"],"value":null}'),
+     '{"targets":["Desk Lamp"],"action":"off","value":null}'),
     ("", "it's too dark in the study",
-     '{"action":"on","targets":["lights in Study"],"value":null}'),
+     '{"targets":["lights in Study"],"action":"on","value":null}'),
     ("Study", "dim the lights in here to 30 percent",
-     '{"action":"brightness","targets":["lights in Study"],"value":30}'),
+     '{"targets":["lights in Study"],"action":"brightness","value":30}'),
     ("", "set the hallway to twenty one degrees",
-     '{"action":"temperature","targets":["Hall Thermostat"],"value":21}'),
+     '{"targets":["Hall Thermostat"],"action":"temperature","value":21}'),
     ("", "is the back door locked?",
-     '{"action":"query","targets":["Back Door Lock"],"value":null}'),
+     '{"targets":["Back Door Lock"],"action":"query","value":null}'),
     ("", "open the patio blinds halfway",
-     '{"action":"position","targets":["Patio Blinds"],"value":50}'),
-    ("", "what's the weather tomorrow", '{"action":"none","targets":[],"value":null}'),
-    ("", "turn on the garage heater", '{"action":"none","targets":[],"value":null}'),
+     '{"targets":["Patio Blinds"],"action":"position","value":50}'),
+    ("", "what's the weather tomorrow", '{"targets":[],"action":"none","value":null}'),
+    ("", "turn on the garage heater", '{"targets":[],"action":"none","value":null}'),
 )  # fmt: skip
 
 

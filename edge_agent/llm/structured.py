@@ -1,11 +1,10 @@
-"""JSON answers from a bundle: a cached prompt prefix and output constrained to a schema."""
+"""JSON answers from a bundle: a cached prompt prefix and output constrained by a grammar."""
 
 from __future__ import annotations
 
 import threading
-from typing import Any
 
-from edge_agent.llm.constraints import GrammarConstraint, json_schema_grammar
+from edge_agent.llm.constraints import GrammarConstraint, lark_grammar
 from edge_agent.llm.generate import GenerationResult, Generator, PrefixCache
 from edge_agent.llm.sampling import SamplingParams
 from edge_agent.llm.text import TextModel
@@ -14,7 +13,7 @@ MAX_JSON_TOKENS = 128
 
 
 class JsonModel:
-    """``complete_json(prefix, request, schema)`` on one bundle, one request at a time.
+    """``complete_json(prefix, request, grammar)`` on one bundle, one request at a time.
 
     The prefix is tokenized on its own and its KV cache kept until the prefix text
     changes, so a request costs only its own tokens; the request is tokenized on its
@@ -52,12 +51,12 @@ class JsonModel:
         with self._lock:
             self._prefix_ids(prefix)
 
-    def complete_json(self, prefix: str, request: str, schema: dict[str, Any]) -> str:
+    def complete_json(self, prefix: str, request: str, grammar: str) -> str:
+        """Greedy (by default) output of ``grammar``, an llguidance Lark grammar."""
         with self._lock:
             ids = self._prefix_ids(prefix)
             ids = ids + list(self.model.tokenizer.encode(request, add_special_tokens=False).ids)
-            grammar = json_schema_grammar(schema)
-            constraint = GrammarConstraint(self.model.grammar_tokenizer(), grammar)
+            constraint = GrammarConstraint(self.model.grammar_tokenizer(), lark_grammar(grammar))
             self.last = self.generator.generate(
                 ids,
                 max_new_tokens=self.max_new_tokens,
