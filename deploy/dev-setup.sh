@@ -9,7 +9,7 @@ VENV=${VENV:-.venv}
 PYTHON=${PYTHON:-python3}
 EXTRAS=${EXTRAS:-export,dev}
 # Debian packages the tests and tools need beyond Python itself.
-SYSTEM_PACKAGES=(python3-venv)
+SYSTEM_PACKAGES=(python3-venv mosquitto)  # mosquitto: the tests start their own broker
 
 if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
     echo "error: edge-agent needs Python >= 3.11 (found: $("$PYTHON" --version 2>&1))" >&2

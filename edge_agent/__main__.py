@@ -1,4 +1,4 @@
-"""``edge-agent``: the device side. For now: load a bundle and answer a prompt."""
+"""``edge-agent``: the device side: ask the agent, list devices, evaluate, benchmark."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import sys
 import time
 from pathlib import Path
 
+from edge_agent.agent_cli import add_commands
+from edge_agent.agent_cli import run as run_agent_command
 from edge_agent.llm.bundle import BundleError, open_bundle
 from edge_agent.llm.onnx_lm import SessionSettings
 from edge_agent.logs import setup_logging
@@ -42,6 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--no-peer", action="store_true", help="skip llama.cpp")
     bench.add_argument("--threads", type=int, default=2)
     bench.add_argument("--json", action="store_true")
+    add_commands(commands)
     return parser
 
 
@@ -49,7 +52,11 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     setup_logging(args.verbose)
     try:
-        return int(_generate(args) if args.command == "generate" else _bench(args))
+        if args.command == "generate":
+            return _generate(args)
+        if args.command == "bench":
+            return _bench(args)
+        return run_agent_command(args)
     except BundleError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
