@@ -1,10 +1,10 @@
 # The two commands of the README:
-#   make demo   set everything up, build the default bundle, answer a prompt with it
+#   make demo   set everything up, build the default bundle, ask the demo home a few things
 #   make test   set everything up and run the tests
 VENV ?= .venv
 BIN := $(VENV)/bin
 BUNDLE ?= bundles/default-int4
-PROMPT ?= In one sentence, why should a smart home keep working without the internet?
+REQUESTS ?= "dim the sofa lamp to 30 percent" "is the front door locked?" "turn off the porch light"
 
 .PHONY: setup demo test test-slow lint bench-export clean
 
@@ -17,7 +17,9 @@ $(VENV)/.installed: pyproject.toml deploy/dev-setup.sh
 demo: setup
 	@$(BIN)/edge-agent-export verify $(BUNDLE) 2>/dev/null || \
 		$(BIN)/edge-agent-export build --source default --quant int4 --out $(BUNDLE) --force
-	$(BIN)/edge-agent generate --bundle $(BUNDLE) "$(PROMPT)"
+	$(BIN)/edge-agent devices
+	@for request in $(REQUESTS); do echo; echo "> $$request"; \
+		$(BIN)/edge-agent ask --bundle $(BUNDLE) "$$request" || true; done
 
 test: setup
 	$(BIN)/python -m pytest

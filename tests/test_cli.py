@@ -49,3 +49,37 @@ def test_generate_refuses_a_broken_bundle(
 ) -> None:
     assert device_main(["generate", "--bundle", str(tmp_path), "hello"]) == 2
     assert "manifest.json: missing" in capsys.readouterr().err
+
+
+def test_devices_lists_the_demo_home(capsys: pytest.CaptureFixture[str]) -> None:
+    assert device_main(["devices", "--json"]) == 0
+    entities = json.loads(capsys.readouterr().out)
+    ecosystems = {e["ecosystem"] for e in entities}
+    assert ecosystems == {"homeassistant", "zigbee2mqtt", "tasmota", "homie"}
+    assert "Kitchen Ceiling Light" in {e["name"] for e in entities}
+
+
+def test_ask_prints_a_response_that_only_names_real_devices(
+    tiny_bundle: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from edge_agent.demo.fixtures import demo_registry
+
+    bundle = tiny_bundle("llama_long_context", "int4")
+    device_main(["ask", "--bundle", str(bundle), "--json", "dim the sofa lamp to 30%"])
+    response = json.loads(capsys.readouterr().out)
+    assert response["status"] in {"ok", "error", "clarify", "confirm"}
+    known = {e.id for e in demo_registry().entities()}
+    assert {a["entity_id"] for a in response["actions"]} <= known
+
+
+def test_eval_reports_exact_accuracy_per_kind(
+    tiny_bundle: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    bundle = tiny_bundle("llama_long_context", "int4")
+    assert device_main(["eval", "--bundle", str(bundle), "--set", "handwritten",
+                        "--limit", "4", "--json"]) == 0  # fmt: skip
+    (summary,) = json.loads(capsys.readouterr().out)
+    assert summary["set"] == "handwritten" and summary["cases"] == 4
+    assert 0.0 <= summary["exact"] <= 1.0
+    assert set(summary["by_kind"]) == {"command", "query", "none"}
+    assert device_main(["eval", "--bundle", str(bundle), "--set", "no-such-set"]) == 2
