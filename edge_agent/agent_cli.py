@@ -93,7 +93,8 @@ def _ask(args: argparse.Namespace) -> int:
 
     registry = _registry(args.devices)
     model = _model(args)
-    planner = Planner(model, registry, Policy(PolicyConfig()))
+    style = model.model.bundle.manifest.planner_prompt
+    planner = Planner(model, registry, Policy(PolicyConfig()), prompt_style=style)
     response = planner.handle(Request(text=args.text, context=Context(area=args.area)))
     if args.json:
         print(response.model_dump_json(indent=2))
@@ -124,7 +125,8 @@ def _eval(args: argparse.Namespace) -> int:
     model = _model(args)
     summaries = []
     for path in paths:
-        report = evaluate(EvalSet.load(path), model, limit=args.limit)
+        style = model.model.bundle.manifest.planner_prompt
+        report = evaluate(EvalSet.load(path), model, limit=args.limit, prompt_style=style)
         summary = report.summary()
         summary["bundle"] = str(args.bundle)
         summaries.append(summary)

@@ -90,7 +90,7 @@ class ScriptedIntentModel:
 
     def complete_json(self, prefix: str, request: str, grammar: str) -> str:
         self.calls.append((request, grammar))
-        text = request.rsplit("Request: ", 1)[1].removesuffix("\nJSON:")
+        text = request.rsplit("Request: ", 1)[1].removesuffix("\nJSON:\n")
         answer = json.dumps(self.answer(text), separators=(",", ":"), ensure_ascii=False)
         assert grammar_accepts(grammar, answer), (answer, grammar)
         return answer

@@ -12,6 +12,7 @@ from typing import Any
 
 from edge_agent.agent.evalset import VALUE_TOLERANCE, Case, EvalSet
 from edge_agent.agent.planner import IntentModel, Planner
+from edge_agent.agent.prompt import PromptStyle
 from edge_agent.agent.policy import Policy, PolicyConfig
 from edge_agent.devices.registry import Registry
 from edge_agent.messages import Context, Request, Response
@@ -80,6 +81,7 @@ def evaluate(
     *,
     limit: int | None = None,
     progress: bool = True,
+    prompt_style: PromptStyle = "few-shot",
 ) -> Report:
     registries: dict[str, Registry] = {}
     report = Report(evalset.name)
@@ -90,7 +92,7 @@ def evaluate(
             registry = Registry([])
             registry.add(device.entity() for device in evalset.homes[case.home])
             registries[case.home] = registry
-        planner = Planner(model, registry, Policy(EVAL_POLICY))
+        planner = Planner(model, registry, Policy(EVAL_POLICY), prompt_style=prompt_style)
         started = time.perf_counter()
         response = planner.handle(Request(text=case.text, context=Context(area=case.area)))
         seconds = time.perf_counter() - started

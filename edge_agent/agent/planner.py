@@ -49,6 +49,15 @@ class IntentModel(Protocol):
         """JSON text matching ``grammar`` (llguidance Lark), continuing ``prefix + request``."""
 
 
+@dataclass(frozen=True)
+class Prepared:
+    candidates: list[Entity]
+    groups: list[Group]
+    grammar: IntentGrammar
+    request: str
+    """The request part of the prompt."""
+
+
 @dataclass
 class _Pending:
     commands: list[tuple[Entity, DeviceCommand]]
@@ -64,6 +73,7 @@ class Planner:
         *,
         candidates: int = 8,
         clock: Callable[[], float] = time.monotonic,
+        prompt_style: prompt.PromptStyle = "few-shot",
     ) -> None:
         self.model = model
         self.registry = registry
@@ -71,7 +81,7 @@ class Planner:
         self.k = candidates
         self._clock = clock
         self._pending: dict[str, _Pending] = {}
-        self.prefix = prompt.prefix()
+        self.prefix = prompt.prefix(prompt_style)
 
     def handle(self, request: Request) -> Response:
         try:
@@ -95,35 +105,38 @@ class Planner:
                 return self._execute(pending.commands, confirmed=True)
             if _NO.match(text):
                 return Response(status="ok", text="Cancelled.")
-        entities = self.registry.entities()
-        if not entities:
+        if not self.registry.entities():
             return _error("no_devices", "I don't know any devices yet.")
-        found = retrieve(text, entities, k=self.k, context_area=request.context.area)
-        groups = groups_for(found.entities, found.mentioned_areas, entities)
-        intent = self._decide(text, found.entities, groups, request.context.area)
+        prepared = self.prepare(text, request.context.area)
+        intent = self._decide(prepared)
         if intent is None:
             return _error("no_intent", "I couldn't work out what to do; please rephrase.")
-        return self._act(intent, found.entities, groups, source)
+        return self._act(intent, prepared.candidates, prepared.groups, source)
 
-    def _decide(
-        self, text: str, candidates: list[Entity], groups: list[Group], here: str | None
-    ) -> Intent | None:
+    def prepare(self, text: str, here: str | None) -> Prepared:
+        """Everything the model is shown and allowed for ``text``; no model call."""
         everyone = self.registry.entities()
-        choices = [TargetChoice(e.name, _actions_of([e])) for e in candidates]
+        found = retrieve(text, everyone, k=self.k, context_area=here)
+        groups = groups_for(found.entities, found.mentioned_areas, everyone)
+        choices = [TargetChoice(e.name, _actions_of([e])) for e in found.entities]
+        offered = []
         for group in groups:
             members = [e for e in everyone if group.contains(e)]
             if members:
                 choices.append(TargetChoice(group.label, _actions_of(members)))
-        grammar = IntentGrammar(choices)
-        request = prompt.request(candidates, [c.label for c in choices[len(candidates):]],
-                                 here, text)  # fmt: skip
-        raw = self.model.complete_json(self.prefix, request, grammar.lark())
+                offered.append(group)
+        labels = [g.label for g in offered]
+        request = prompt.request(found.entities, labels, here, text)
+        return Prepared(found.entities, offered, IntentGrammar(choices), request)
+
+    def _decide(self, prepared: Prepared) -> Intent | None:
+        raw = self.model.complete_json(self.prefix, prepared.request, prepared.grammar.lark())
         try:
             intent = Intent.model_validate(json.loads(raw))
         except ValueError:  # the model ran out of tokens before the JSON closed
             log.warning("no complete intent from the model: %r", raw)
             return None
-        if not grammar.allows(intent):
+        if not prepared.grammar.allows(intent):
             log.warning("the model's intent is outside its grammar: %r", raw)
             return None
         return intent

@@ -7,6 +7,8 @@ home. Training data for fine-tuning (issue 5) must use exactly these two functio
 
 from __future__ import annotations
 
+from typing import Literal
+
 from edge_agent.devices.model import Entity
 
 INSTRUCTIONS = """\
@@ -59,15 +61,22 @@ def _request_block(devices: str, groups: list[str], here: str, text: str) -> str
     if here:
         lines.append(f"Here: {here}")
     lines.append(f"Request: {text}")
-    lines.append("JSON:")
+    # The answer starts on its own line: "JSON:" + "\n" tokenizes the same in the
+    # examples and in the live request, whatever the first token of the answer is.
+    lines.append("JSON:\n")
     return "\n".join(lines)
 
 
-def prefix() -> str:
-    """The fixed part: instructions and worked examples on a home that is not the user's."""
+PromptStyle = Literal["few-shot", "instructions"]
+
+
+def prefix(style: PromptStyle = "few-shot") -> str:
+    """The fixed part: instructions, and for models not trained on the task, worked
+    examples on a home that is not the user's."""
     parts = [INSTRUCTIONS]
-    for here, text, answer in _EXAMPLES:
-        parts.append(_request_block(_EXAMPLE_DEVICES, [], here, text) + " " + answer + "\n")
+    if style == "few-shot":
+        for here, text, answer in _EXAMPLES:
+            parts.append(_request_block(_EXAMPLE_DEVICES, [], here, text) + answer + "\n")
     return "\n".join(parts) + "\n"
 
 

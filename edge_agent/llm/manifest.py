@@ -125,4 +125,9 @@ class Manifest(_Frozen):
     report_file: str | None = "quality_report.json"
     files: dict[str, FileEntry]
     """sha256 and size of every file of the bundle except the manifest itself."""
+    planner_prompt: Literal["few-shot", "instructions"] = "few-shot"
+    """How the agent prompts this model: with worked examples, or, for a model fine-tuned
+    on the planner's task, with the instructions only."""
+    adapter: str | None = None
+    """The fine-tuning adapter merged into the weights (name and sha256), if any."""
     created_by: str
