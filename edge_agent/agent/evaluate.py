@@ -12,8 +12,8 @@ from typing import Any
 
 from edge_agent.agent.evalset import VALUE_TOLERANCE, Case, EvalSet
 from edge_agent.agent.planner import IntentModel, Planner
-from edge_agent.agent.prompt import PromptStyle
 from edge_agent.agent.policy import Policy, PolicyConfig
+from edge_agent.agent.prompt import PromptStyle
 from edge_agent.devices.registry import Registry
 from edge_agent.messages import Context, Request, Response
 
