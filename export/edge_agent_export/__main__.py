@@ -57,6 +57,14 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument(
         "--keep-embedding", action="store_true", help="leave the token embedding in fp32"
     )
+    build.add_argument(
+        "--adapter",
+        type=Path,
+        default=None,
+        help="a LoRA adapter folder (edge-agent-export finetune) to merge before export; "
+        "--source default merges the built-in planner adapter unless --no-adapter",
+    )
+    build.add_argument("--no-adapter", action="store_true", help="export the base weights")
     build.add_argument("--force", action="store_true", help="replace --out if it exists")
     build.add_argument("--offline", action="store_true", help="use only cached sources")
     build.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -81,13 +89,21 @@ def _parser() -> argparse.ArgumentParser:
 
     verify = commands.add_parser("verify", help="check a bundle's files against its manifest")
     verify.add_argument("bundle", type=Path)
+
+    for name, text in (
+        ("dataset", "generate synthetic homes and requests (train / validation / test sets)"),
+        ("finetune", "LoRA-train a source on the planner's task (see finetune --help)"),
+    ):
+        command = commands.add_parser(name, help=text, add_help=False)
+        command.add_argument("args", nargs=argparse.REMAINDER)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     setup_logging(args.verbose)
-    commands = {"build": _build, "bench": _bench, "inspect": _inspect, "verify": _verify}
+    commands = {"build": _build, "bench": _bench, "inspect": _inspect, "verify": _verify,
+                "dataset": _dataset, "finetune": _finetune}  # fmt: skip
     try:
         return commands[args.command](args)
     except (ExportError, BundleError) as exc:
@@ -123,11 +139,24 @@ def _build(args: argparse.Namespace) -> int:
         offline=args.offline,
         quiet=args.quiet,
         graph=args.graph,
+        adapter=None if args.no_adapter else (args.adapter or "default"),
     )
     print_stages(result.stage_seconds)
     print_manifest(result.bundle.manifest, result.bundle.path)
     print_report(result.report)
     return 0
+
+
+def _dataset(args: argparse.Namespace) -> int:
+    from edge_agent_export.dataset import main as dataset_main
+
+    return dataset_main(args.args)
+
+
+def _finetune(args: argparse.Namespace) -> int:
+    from edge_agent_export.finetune import main as finetune_main
+
+    return finetune_main(args.args)
 
 
 def _bench(args: argparse.Namespace) -> int:

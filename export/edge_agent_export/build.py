@@ -10,14 +10,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from tqdm import tqdm
 
 from edge_agent import __version__
-from edge_agent.llm.bundle import Bundle, open_bundle
+from edge_agent.llm.bundle import Bundle, open_bundle, sha256_file
 from edge_agent.llm.manifest import Manifest, SourceInfo
 from edge_agent_export import sources
 from edge_agent_export.bundle_writer import staging_folder, write_manifest, write_tokenizer
+from edge_agent_export.errors import ExportError
 from edge_agent_export.loading import LoadedModel, load
 from edge_agent_export.onnx_export import (
     GraphKind,
@@ -80,12 +82,23 @@ def build(
     offline: bool = False,
     quiet: bool = False,
     graph: GraphKind = "fused",
+    adapter: Path | Literal["default"] | None = "default",
 ) -> BuildResult:
+    """``adapter``: a LoRA adapter folder to merge before export; "default" merges the
+    committed planner adapter when building the default source, and nothing otherwise."""
     progress = _Progress(quiet)
     with progress.stage("fetch source"):
         source = sources.resolve(source_spec, offline=offline)
+        if adapter == "default":
+            adapter = sources.DEFAULT_ADAPTER if source_spec == "default" else None
+        if adapter is not None and not (adapter / "adapter_config.json").is_file():
+            raise ExportError(f"{adapter}: not a LoRA adapter folder (no adapter_config.json)")
     with progress.stage("load weights"):
         loaded = load(source)
+        if adapter is not None:
+            from edge_agent_export.finetune import merge_adapter
+
+            loaded.model = merge_adapter(loaded.model, adapter)
     with (
         staging_folder(out_dir, force=force) as staging,
         tempfile.TemporaryDirectory(dir=staging.parent, prefix=".export-") as tmp,
@@ -93,6 +106,13 @@ def build(
         with progress.stage("export ONNX"):
             proto = export_decoder(loaded.model, loaded.tokenizer, Path(tmp), graph)
             manifest = _manifest(source, loaded, proto, settings, graph)
+            if adapter is not None:
+                weights = adapter / "adapter_model.safetensors"
+                manifest = manifest.model_copy(update={
+                    "planner_prompt": "instructions",
+                    "adapter": f"{adapter.name} sha256:{sha256_file(weights)}",
+                    "name": f"{manifest.name}+{adapter.name}",
+                })  # fmt: skip
             # An fp32 build is its own reference: write it once, straight into the bundle.
             fp32_dir = staging if settings.precision == "fp32" else Path(tmp) / "fp32"
             reference = _write_bundle(fp32_dir, proto, QuantSettings("fp32"), loaded, manifest)

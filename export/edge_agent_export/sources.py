@@ -79,6 +79,9 @@ BUILTINS: dict[str, BuiltinSource] = {
     )
 }
 DEFAULT_SOURCE = "smollm2-135m-instruct"
+DEFAULT_ADAPTER = Path(__file__).parent / "adapters" / "smollm2-home"
+"""The LoRA adapter fine-tuned on the planner's task (``edge-agent-export finetune``),
+merged into the default source's weights by ``build --source default``."""
 
 
 @dataclass(frozen=True)

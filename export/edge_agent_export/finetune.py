@@ -1,0 +1,278 @@
+"""LoRA fine-tuning of a small model on the planner's exact task, on a CPU in bounded time.
+
+Each training example is what the device's planner shows the model for one request
+(``Planner.prepare``: the instructions, the retrieved devices and groups, the request)
+followed by the intent it should write. The loss covers the intent's tokens only. The
+adapter with the best validation score is kept; ``build --adapter`` merges it into the
+base weights before export, so the device only ever sees a normal bundle.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edge_agent.agent.evalset import Case, EvalSet
+from edge_agent.agent.evaluate import EVAL_POLICY
+from edge_agent.agent.intent import Intent
+from edge_agent.agent.planner import Planner
+from edge_agent.agent.policy import Policy
+from edge_agent.agent.prompt import PromptStyle
+from edge_agent.devices.registry import Registry
+
+PROMPT_STYLE: PromptStyle = "instructions"
+LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+
+@dataclass(frozen=True)
+class Example:
+    prefix: str
+    request: str
+    target: str
+
+
+class _NoModel:
+    def complete_json(self, prefix: str, request: str, grammar: str) -> str:
+        raise AssertionError("training data is prepared without a model")
+
+
+def intent_text(intent: dict[str, Any]) -> str:
+    """The intent exactly as the grammar makes the model write it."""
+    value = intent.get("value")
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    ordered = {"targets": intent.get("targets", []), "action": intent["action"], "value": value}
+    return json.dumps(ordered, separators=(",", ":"), ensure_ascii=False)
+
+
+def examples_from(evalset: EvalSet, style: PromptStyle = PROMPT_STYLE) -> tuple[list[Example], int]:
+    """Training examples of a set, and how many cases were left out because the planner
+    would not offer their intent (retrieval missed a target)."""
+    planners: dict[str, Planner] = {}
+    examples, skipped = [], 0
+    for case in evalset.cases:
+        planner = planners.get(case.home)
+        if planner is None:
+            registry = Registry([])
+            registry.add(device.entity() for device in evalset.homes[case.home])
+            planner = Planner(_NoModel(), registry, Policy(EVAL_POLICY), prompt_style=style)
+            planners[case.home] = planner
+        example = _example(planner, case)
+        if example is None:
+            skipped += 1
+        else:
+            examples.append(example)
+    return examples, skipped
+
+
+def _example(planner: Planner, case: Case) -> Example | None:
+    if case.intent is None:
+        return None
+    prepared = planner.prepare(case.text, case.area)
+    target = intent_text(case.intent)
+    if not prepared.grammar.allows(Intent.model_validate_json(target)):
+        return None
+    return Example(planner.prefix, prepared.request, target)
+
+
+@dataclass
+class TrainSettings:
+    minutes: float = 30.0
+    rank: int = 8
+    alpha: int = 16
+    learning_rate: float = 3e-4
+    batch_size: int = 8
+    eval_every: int = 25
+    seed: int = 0
+
+
+def tokenize(tokenizer: Any, bos: list[int], example: Example) -> tuple[list[int], list[int]]:
+    """Input ids and labels (-100 outside the intent), tokenized piece by piece as the
+    device's JsonModel does (prefix, request) and as the grammar lets the answer be."""
+    prompt = bos + tokenizer.encode(example.prefix).ids + tokenizer.encode(example.request).ids
+    answer = tokenizer.encode(example.target).ids
+    return prompt + answer, [-100] * len(prompt) + answer
+
+
+def train(
+    base: str,
+    train_set: Path,
+    validation_set: Path,
+    out_dir: Path,
+    settings: TrainSettings,
+    *,
+    offline: bool = False,
+) -> dict[str, Any]:
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # spinning threads starve each other
+    import torch
+
+    from edge_agent_export import sources
+    from edge_agent_export.loading import load
+
+    random.seed(settings.seed)
+    torch.manual_seed(settings.seed)
+    loaded = load(sources.resolve(base, offline=offline))
+    tokenizer, model = loaded.tokenizer, loaded.model
+    tokens = loaded.tokens
+    bos = [tokens.bos_id] if tokens.add_bos and tokens.bos_id is not None else []
+    train_examples, skipped = examples_from(EvalSet.load(train_set))
+    val_examples, val_skipped = examples_from(EvalSet.load(validation_set))
+    _log(f"{len(train_examples)} training examples ({skipped} left out: target not retrieved), "
+         f"{len(val_examples)} validation ({val_skipped} left out)")  # fmt: skip
+    train_rows = [tokenize(tokenizer, bos, e) for e in train_examples]
+    val_rows = [tokenize(tokenizer, bos, e) for e in val_examples]
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model, optimizer = _lora(model, settings, device)
+    pad = loaded.tokens.pad_id if loaded.tokens.pad_id is not None else 0
+    deadline = time.monotonic() + settings.minutes * 60
+    best = {"val_exact": -1.0, "step": 0}
+    step, started, order = 0, time.monotonic(), list(range(len(train_rows)))
+    while time.monotonic() < deadline:
+        random.shuffle(order)
+        for start in range(0, len(order) - settings.batch_size + 1, settings.batch_size):
+            if time.monotonic() >= deadline:
+                break
+            batch = [train_rows[i] for i in order[start : start + settings.batch_size]]
+            model.train()
+            loss = _loss(model, batch, pad, device)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            optimizer.zero_grad()
+            step += 1
+            if step % settings.eval_every == 0:
+                exact = _teacher_forced_exact(model, val_rows, pad, device)
+                elapsed = (time.monotonic() - started) / 60
+                _log(f"step {step} ({elapsed:.1f} min): loss {loss.item():.3f}, "
+                     f"validation exact {exact:.1%}")  # fmt: skip
+                if exact > best["val_exact"]:
+                    best = {"val_exact": exact, "step": step}
+                    _save_adapter(model, out_dir)
+    if best["step"] == 0 or step % settings.eval_every:
+        exact = _teacher_forced_exact(model, val_rows, pad, device)
+        if exact > best["val_exact"]:
+            best = {"val_exact": exact, "step": step}
+            _save_adapter(model, out_dir)
+    summary = {"base": base, "steps": step, "best": best, "train_examples": len(train_rows),
+               "minutes": (time.monotonic() - started) / 60, "rank": settings.rank}  # fmt: skip
+    (out_dir / "training.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def _lora(model: Any, settings: TrainSettings, device: str) -> tuple[Any, Any]:
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    if device == "cpu":
+        torch.set_num_threads(max(1, os.cpu_count() or 1))
+    config = LoraConfig(r=settings.rank, lora_alpha=settings.alpha, lora_dropout=0.05,
+                        target_modules=list(LORA_TARGETS), task_type="CAUSAL_LM")  # fmt: skip
+    model = get_peft_model(model, config).to(device)
+    optimizer = torch.optim.AdamW(
+        [p for p in model.parameters() if p.requires_grad], lr=settings.learning_rate
+    )
+    return model, optimizer
+
+
+def _batch_tensors(batch: list[tuple[list[int], list[int]]], pad: int, device: str) -> Any:
+    import torch
+
+    width = max(len(ids) for ids, _ in batch)
+    ids = torch.full((len(batch), width), pad, dtype=torch.long)
+    labels = torch.full((len(batch), width), -100, dtype=torch.long)
+    mask = torch.zeros((len(batch), width), dtype=torch.long)
+    for row, (tokens, target) in enumerate(batch):
+        ids[row, : len(tokens)] = torch.tensor(tokens)
+        labels[row, : len(target)] = torch.tensor(target)
+        mask[row, : len(tokens)] = 1
+    return ids.to(device), labels.to(device), mask.to(device)
+
+
+def _loss(model: Any, batch: list[tuple[list[int], list[int]]], pad: int, device: str) -> Any:
+    import torch
+
+    ids, labels, mask = _batch_tensors(batch, pad, device)
+    with torch.autocast(device_type=device, dtype=torch.bfloat16):
+        return model(input_ids=ids, attention_mask=mask, labels=labels).loss
+
+
+def _teacher_forced_exact(
+    model: Any, rows: list[tuple[list[int], list[int]]], pad: int, device: str
+) -> float:
+    """Share of validation intents whose every token is the model's top choice."""
+    import torch
+
+    model.eval()
+    right = 0
+    with torch.no_grad():
+        for start in range(0, len(rows), 16):
+            batch = rows[start : start + 16]
+            ids, labels, mask = _batch_tensors(batch, pad, device)
+            with torch.autocast(device_type=device, dtype=torch.bfloat16):
+                logits = model(input_ids=ids, attention_mask=mask).logits
+            predicted = logits[:, :-1].argmax(-1)
+            wanted = labels[:, 1:]
+            scored = wanted != -100
+            right += int(((predicted == wanted) | ~scored).all(dim=1).sum())
+    return right / max(len(rows), 1)
+
+
+def _save_adapter(model: Any, out_dir: Path) -> None:
+    import torch
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(str(out_dir))
+    # Half precision: the adapter is committed to the repository, so it should stay small.
+    from safetensors.torch import load_file, save_file
+
+    weights = out_dir / "adapter_model.safetensors"
+    tensors = {k: v.to(torch.float16) for k, v in load_file(str(weights)).items()}
+    save_file(tensors, str(weights))
+
+
+def merge_adapter(model: Any, adapter_dir: Path) -> Any:
+    """``model`` with the LoRA adapter in ``adapter_dir`` merged into its weights."""
+    import torch
+    from peft import PeftModel
+
+    merged = PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
+    return merged.to(torch.float32)
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="edge-agent-export finetune", description=__doc__)
+    parser.add_argument("--base", default="smollm2-135m-instruct", help="a build source")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        required=True,
+        help="folder with train.json and validation.json (from 'dataset')",
+    )
+    parser.add_argument("--out", type=Path, required=True, help="adapter folder to write")
+    parser.add_argument("--minutes", type=float, default=30.0, help="training time budget")
+    parser.add_argument("--rank", type=int, default=8)
+    parser.add_argument("--learning-rate", type=float, default=3e-4)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--eval-every", type=int, default=25, help="steps between validations")
+    parser.add_argument("--offline", action="store_true")
+    args = parser.parse_args(argv)  # fmt: skip
+    settings = TrainSettings(minutes=args.minutes, rank=args.rank, alpha=2 * args.rank,
+                             learning_rate=args.learning_rate, batch_size=args.batch_size,
+                             eval_every=args.eval_every)  # fmt: skip
+    summary = train(args.base, args.data / "train.json", args.data / "validation.json",
+                    args.out, settings, offline=args.offline)  # fmt: skip
+    print(json.dumps(summary, indent=2))
+    return 0 if math.isfinite(summary["best"]["val_exact"]) else 1

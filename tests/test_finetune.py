@@ -1,0 +1,92 @@
+"""LoRA fine-tuning end to end on a tiny checkpoint: data, training, merge, export."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from edge_agent.agent.evalset import EvalSet
+from edge_agent.llm.bundle import open_bundle
+from edge_agent_export.dataset import main as dataset_main
+from edge_agent_export.finetune import (
+    TrainSettings,
+    examples_from,
+    intent_text,
+    tokenize,
+    train,
+)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("dataset")
+    args = ["--out", str(out), "--homes", "12", "--train", "40", "--validation", "8",
+            "--test", "8", "--seed", "3"]  # fmt: skip
+    assert dataset_main(args) == 0
+    return out
+
+
+def test_intents_are_written_as_the_grammar_writes_them() -> None:
+    text = intent_text({"action": "brightness", "value": 30.0, "targets": ["Desk Lamp"]})
+    assert text == '{"targets":["Desk Lamp"],"action":"brightness","value":30}'
+
+
+def test_examples_show_what_the_planner_shows(data: Path) -> None:
+    examples, skipped = examples_from(EvalSet.load(data / "train.json"))
+    assert len(examples) + skipped == 40 and len(examples) >= 30
+    first = examples[0]
+    assert first.request.startswith("Devices:\n- ") and first.request.endswith("JSON:\n")
+    assert "Request: " in first.request and first.target.startswith('{"targets":[')
+    assert "Example" not in first.prefix and "Desk Lamp" not in first.prefix  # no few-shot
+
+
+def test_only_the_answer_is_learned(data: Path, tiny_checkpoint: Callable[[str], Path]) -> None:
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(tiny_checkpoint("llama") / "tokenizer.json"))
+    example = examples_from(EvalSet.load(data / "train.json"))[0][0]
+    ids, labels = tokenize(tokenizer, [1], example)
+    answer = [t for t in labels if t != -100]
+    assert len(ids) == len(labels) and ids[0] == 1
+    assert tokenizer.decode(answer) == example.target
+    assert labels[: len(labels) - len(answer)] == [-100] * (len(labels) - len(answer))
+
+
+def test_train_merge_and_export(
+    data: Path, tmp_path: Path, tiny_checkpoint: Callable[[str], Path]
+) -> None:
+    from edge_agent_export.build import build
+    from edge_agent_export.quantize import QuantSettings
+
+    base = str(tiny_checkpoint("llama_long_context"))
+    adapter = tmp_path / "adapter"
+    settings = TrainSettings(minutes=0.05, rank=4, alpha=8, batch_size=4, eval_every=2)
+    summary = train(base, data / "train.json", data / "validation.json", adapter, settings)
+    assert summary["steps"] >= 1 and 0.0 <= summary["best"]["val_exact"] <= 1.0
+    assert (adapter / "adapter_config.json").is_file()
+    assert (adapter / "adapter_model.safetensors").stat().st_size < 2_000_000
+
+    out = tmp_path / "bundle"
+    build(base, out, QuantSettings(precision="int4", block_size=16), quiet=True, adapter=adapter)
+    manifest = open_bundle(out).manifest
+    assert manifest.planner_prompt == "instructions"
+    assert manifest.adapter is not None and manifest.adapter.startswith("adapter sha256:")
+    plain = tmp_path / "plain"
+    build(base, plain, QuantSettings(precision="int4", block_size=16), quiet=True, adapter=None)
+    assert open_bundle(plain).manifest.planner_prompt == "few-shot"
+    merged = (out / "model.onnx.data").read_bytes()
+    assert merged != (plain / "model.onnx.data").read_bytes()  # the adapter changed weights
+
+
+def test_a_missing_adapter_is_a_clear_error(
+    tmp_path: Path, tiny_checkpoint: Callable[[str], Path]
+) -> None:
+    from edge_agent_export.build import build
+    from edge_agent_export.errors import ExportError
+    from edge_agent_export.quantize import QuantSettings
+
+    with pytest.raises(ExportError, match="not a LoRA adapter folder"):
+        build(str(tiny_checkpoint("llama")), tmp_path / "b", QuantSettings(precision="fp32"),
+              quiet=True, adapter=tmp_path)  # fmt: skip
