@@ -8,7 +8,6 @@ the planner's own grammar rule, and the checks are shown to catch broken cases.
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 import subprocess
@@ -25,8 +24,8 @@ from edge_agent.agent.intent import (
     Intent,
     IntentGrammar,
     TargetChoice,
-    ValueSpec,
 )
+from edge_agent.agent.planner import offered_actions
 from edge_agent.agent.policy import Policy, PolicyConfig
 from edge_agent.agent.retrieval import PLURALS, normalize
 from edge_agent.devices.adapter import DeviceCommand
@@ -89,29 +88,6 @@ def resolve(target: str, entities: list[Entity]) -> list[Entity]:
     if found is None:
         raise LookupError(f"{target!r} is neither a device nor a group")
     return found
-
-
-def actions_of(entities: list[Entity]) -> dict[str, ValueSpec]:
-    """What the planner offers after a target (its grammar), written out again here."""
-    actions: dict[str, ValueSpec] = {}
-    for word, action in INTENT_ACTIONS.items():
-        able = [e for e in entities if e.supports(action)]
-        if not able:
-            continue
-        if action in VALUE_ACTIONS:
-            ranges = [e.ranges[action] for e in able if action in e.ranges]
-            low = min([0, *(int(r.min) for r in ranges)])
-            high = max([100, *(math.ceil(r.max) for r in ranges)])
-            actions[word] = ValueSpec(low=low, high=high)
-        elif action in WORD_ACTIONS:
-            words = {w for e in able for w in e.options.get(action, ())}
-            if action == "set_color" and not words:
-                words = set(COLOR_OPTIONS)
-            actions[word] = ValueSpec(words=tuple(sorted(words)))
-        else:
-            actions[word] = ValueSpec()
-    actions["query"] = ValueSpec()
-    return actions
 
 
 def _key(device: str, action: str, value: float | str | None) -> tuple[str, str, object]:
@@ -188,7 +164,7 @@ def case_problems(case: Case, homes: dict[str, list[Entity]]) -> list[str]:
     if "in here" in case.text.lower() and case.area is None:
         found.append("says 'in here' without an area")
     try:
-        choices = [TargetChoice(t, actions_of(resolve(t, entities))) for t in intent.targets]
+        choices = [TargetChoice(t, offered_actions(resolve(t, entities))) for t in intent.targets]
     except LookupError as error:
         return [f"{where}: {error}"]
     if not IntentGrammar(choices).allows(intent):

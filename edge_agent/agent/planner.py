@@ -118,12 +118,12 @@ class Planner:
         everyone = self.registry.entities()
         found = retrieve(text, everyone, k=self.k, context_area=here)
         groups = groups_for(found.entities, found.mentioned_areas, everyone)
-        choices = [TargetChoice(e.name, _actions_of([e])) for e in found.entities]
+        choices = [TargetChoice(e.name, offered_actions([e])) for e in found.entities]
         offered = []
         for group in groups:
             members = [e for e in everyone if group.contains(e)]
             if members:
-                choices.append(TargetChoice(group.label, _actions_of(members)))
+                choices.append(TargetChoice(group.label, offered_actions(members)))
                 offered.append(group)
         labels = [g.label for g in offered]
         request = prompt.request(found.entities, labels, here, text)
@@ -232,7 +232,7 @@ class Planner:
         return Response(status="ok", text=text, actions=actions)
 
 
-def _actions_of(entities: list[Entity]) -> dict[str, ValueSpec]:
+def offered_actions(entities: list[Entity]) -> dict[str, ValueSpec]:
     """The intent words any of ``entities`` can do, with the values each takes."""
     actions: dict[str, ValueSpec] = {}
     for word, action in INTENT_ACTIONS.items():
