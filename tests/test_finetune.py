@@ -9,7 +9,7 @@ import pytest
 
 from edge_agent.agent.evalset import EvalSet
 from edge_agent.llm.bundle import open_bundle
-from edge_agent_export.dataset import main as dataset_main
+from edge_agent_export.__main__ import main as export_main
 from edge_agent_export.finetune import (
     TrainSettings,
     examples_from,
@@ -24,7 +24,7 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("dataset")
     args = ["--out", str(out), "--homes", "12", "--train", "40", "--validation", "8",
             "--test", "8", "--seed", "3"]  # fmt: skip
-    assert dataset_main(args) == 0
+    assert export_main(["dataset", *args]) == 0  # through the console script's dispatch
     return out
 
 

@@ -94,16 +94,24 @@ def _parser() -> argparse.ArgumentParser:
         ("dataset", "generate synthetic homes and requests (train / validation / test sets)"),
         ("finetune", "LoRA-train a source on the planner's task (see finetune --help)"),
     ):
-        command = commands.add_parser(name, help=text, add_help=False)
-        command.add_argument("args", nargs=argparse.REMAINDER)
+        commands.add_parser(name, help=text, add_help=False)  # handled before parsing
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    # These take their own options; argparse's REMAINDER would not pass a leading "--x".
+    if argv[:1] == ["dataset"]:
+        from edge_agent_export.dataset import main as dataset_main
+
+        return dataset_main(argv[1:])
+    if argv[:1] == ["finetune"]:
+        from edge_agent_export.finetune import main as finetune_main
+
+        return finetune_main(argv[1:])
     args = _parser().parse_args(argv)
     setup_logging(args.verbose)
-    commands = {"build": _build, "bench": _bench, "inspect": _inspect, "verify": _verify,
-                "dataset": _dataset, "finetune": _finetune}  # fmt: skip
+    commands = {"build": _build, "bench": _bench, "inspect": _inspect, "verify": _verify}
     try:
         return commands[args.command](args)
     except (ExportError, BundleError) as exc:
@@ -145,18 +153,6 @@ def _build(args: argparse.Namespace) -> int:
     print_manifest(result.bundle.manifest, result.bundle.path)
     print_report(result.report)
     return 0
-
-
-def _dataset(args: argparse.Namespace) -> int:
-    from edge_agent_export.dataset import main as dataset_main
-
-    return dataset_main(args.args)
-
-
-def _finetune(args: argparse.Namespace) -> int:
-    from edge_agent_export.finetune import main as finetune_main
-
-    return finetune_main(args.args)
 
 
 def _bench(args: argparse.Namespace) -> int:
