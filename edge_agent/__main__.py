@@ -13,6 +13,8 @@ from edge_agent.llm.bundle import BundleError, open_bundle
 from edge_agent.llm.onnx_lm import SessionSettings
 from edge_agent.logs import setup_logging
 from edge_agent.paths import source_cache_dir
+from edge_agent.service import add_commands as add_service_commands
+from edge_agent.service import run_command as run_service_command
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -45,6 +47,7 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--threads", type=int, default=2)
     bench.add_argument("--json", action="store_true")
     add_commands(commands)
+    add_service_commands(commands)
     return parser
 
 
@@ -56,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
             return _generate(args)
         if args.command == "bench":
             return _bench(args)
+        if args.command in ("run", "config"):
+            return run_service_command(args)
         return run_agent_command(args)
     except BundleError as exc:
         print(f"error: {exc}", file=sys.stderr)

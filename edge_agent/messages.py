@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 Status = Literal["ok", "error", "clarify", "confirm", "busy"]
+
+MAX_PAYLOAD_BYTES = 16 * 1024
+"""Requests are a sentence or two; anything bigger is refused unread."""
 
 
 class Context(BaseModel):
@@ -18,8 +21,10 @@ class Context(BaseModel):
 
 
 class Request(BaseModel):
-    id: str | None = None
-    text: str
+    model_config = ConfigDict(extra="ignore")
+
+    id: str | None = Field(default=None, max_length=128)
+    text: str = Field(max_length=MAX_PAYLOAD_BYTES)
     context: Context = Field(default_factory=Context)
 
 
@@ -31,6 +36,46 @@ class ActionTaken(BaseModel):
     payload: str
     entity_id: str = ""
     value: float | str | None = None
+
+
+class RequestError(ValueError):
+    def __init__(self, code: str, message: str, request_id: str | None = None) -> None:
+        super().__init__(message)
+        self.code, self.request_id = code, request_id
+
+
+def parse_request(payload: bytes) -> Request:
+    """A request from an MQTT payload: a JSON object with ``text``, or bare UTF-8 text.
+
+    Raises :class:`RequestError` (with the request's id when one could be read) for
+    anything else: too big, not UTF-8, JSON of the wrong shape, or too deeply nested.
+    """
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise RequestError("too_large", f"the request is over {MAX_PAYLOAD_BYTES} bytes")
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise RequestError("bad_encoding", f"the request is not UTF-8: {error}") from None
+    stripped = text.strip()
+    if not stripped.startswith(("{", "[", '"')):
+        return Request(text=text)
+    import json
+
+    try:
+        data = json.loads(stripped)
+    except (ValueError, RecursionError):
+        return Request(text=text)  # "{ lights on" is bare text that happens to start oddly
+    if isinstance(data, str):
+        return Request(text=data)
+    if not isinstance(data, dict):
+        raise RequestError("bad_request", "a JSON request must be an object with a text field")
+    request_id = data.get("id")
+    request_id = str(request_id) if isinstance(request_id, (str, int)) else None
+    try:
+        return Request.model_validate(data)
+    except ValueError as error:
+        detail = " ".join(str(error).splitlines()[1:3])
+        raise RequestError("bad_request", f"invalid request: {detail}", request_id) from None
 
 
 class ErrorInfo(BaseModel):
@@ -48,3 +93,5 @@ class Response(BaseModel):
     """What the model produced, for debugging."""
     about: list[str] = Field(default_factory=list)
     """Entity ids a state answer is about."""
+    timings_ms: dict[str, float] = Field(default_factory=dict)
+    """Per-stage latency: queue, plan (retrieval and grammar), prefill, decode, publish."""

@@ -67,8 +67,13 @@ class Broker:
     """One mosquitto process on ``host:port``; ``start``, ``stop`` and ``restart`` keep the
     port, so clients can reconnect to the same address."""
 
-    def __init__(self, folder: Path, binary: str, port: int | None = None) -> None:
+    def __init__(
+        self, folder: Path, binary: str, port: int | None = None, *, persistent: bool = False
+    ) -> None:
         self.folder, self.binary = folder, binary
+        self.persistent = persistent
+        """Keep sessions, subscriptions and queued messages across restarts, as a real
+        broker does with ``persistence true``."""
         self.host = HOST
         self._fixed_port = port is not None
         self.port = port if port is not None else free_port()
@@ -101,8 +106,12 @@ class Broker:
         self.config_path.write_text(
             f"listener {self.port} {self.host}\n"
             "allow_anonymous true\n"
-            "persistence false\n"
-            "log_dest stdout\n"
+            + (
+                f"persistence true\npersistence_location {self.folder}/\nuser root\n"
+                if self.persistent
+                else "persistence false\n"
+            )
+            + "log_dest stdout\n"
             "log_type error\nlog_type warning\nlog_type notice\nlog_type information\n"
             "connection_messages true\n"
         )
@@ -201,7 +210,7 @@ class MqttClient:
             if not self._changed.wait_for(ready, timeout):
                 raise TimeoutError(f"{what} within {timeout:g} s")
 
-    def connect(self, timeout: float = 5.0) -> MqttClient:
+    def connect(self, timeout: float = 15.0) -> MqttClient:
         self._client.connect(self.broker.host, self.broker.port, keepalive=30)
         self._client.loop_start()
         self._wait(lambda: self._connected, timeout, "no CONNACK")
@@ -211,7 +220,7 @@ class MqttClient:
         self._client.disconnect()
         self._client.loop_stop()
 
-    def subscribe(self, *topics: str, timeout: float = 5.0) -> None:
+    def subscribe(self, *topics: str, timeout: float = 15.0) -> None:
         """Subscribe at QoS 1 and wait for the SUBACK (retained messages may still follow)."""
         result, mid = self._client.subscribe([(topic, 1) for topic in topics])
         assert result == mqtt.MQTT_ERR_SUCCESS, mqtt.error_string(result)
@@ -272,10 +281,10 @@ def broker_factory(tmp_path: Path) -> Iterator[Callable[..., Broker]]:
         pytest.skip(INSTALL_HINT)
     made: list[Broker] = []
 
-    def make(*, start: bool = True, port: int | None = None) -> Broker:
+    def make(*, start: bool = True, port: int | None = None, persistent: bool = False) -> Broker:
         folder = tmp_path / f"broker{len(made)}"
         folder.mkdir()
-        broker = Broker(folder, binary, port)
+        broker = Broker(folder, binary, port, persistent=persistent)
         made.append(broker)
         if start:
             broker.start()

@@ -1,0 +1,155 @@
+"""``edge-agent run`` and ``edge-agent config``: the daemon assembled from the config."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from edge_agent.config import Config, ConfigError, default_config_toml, load_config
+from edge_agent.daemon import Daemon, DaemonSettings, Handler
+from edge_agent.devices.adapter import Adapter
+from edge_agent.devices.registry import Registry
+from edge_agent.transports.mqtt import LinkSettings
+
+log = logging.getLogger(__name__)
+
+
+def add_commands(commands: Any) -> None:
+    run = commands.add_parser("run", help="serve requests on MQTT (the systemd service)")
+    run.add_argument("--config", type=Path, default=None, help="TOML config file")
+    run.add_argument("--mqtt-host", default=None)
+    run.add_argument("--mqtt-port", type=int, default=None)
+    run.add_argument("--node-id", default=None, help="this agent's name in its topics")
+    run.add_argument("--bundle", type=Path, default=None, help="the model bundle folder")
+
+    config = commands.add_parser("config", help="check a config file or print the defaults")
+    config.add_argument("--config", type=Path, default=None)
+    config.add_argument("--print-defaults", action="store_true",
+                        help="print a commented example config with every default")  # fmt: skip
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "node_id": getattr(args, "node_id", None),
+        "mqtt": {
+            "host": getattr(args, "mqtt_host", None),
+            "port": getattr(args, "mqtt_port", None),
+        },
+        "model": {"bundle": getattr(args, "bundle", None)},
+    }
+
+
+def run_command(args: argparse.Namespace) -> int:
+    if args.command == "config" and args.print_defaults:
+        with contextlib.suppress(BrokenPipeError):  # `| head` is fine
+            print(default_config_toml())
+        return 0
+    try:
+        config = load_config(args.config, overrides=_overrides(args))
+    except ConfigError as error:
+        print(f"error: invalid config: {error}", file=sys.stderr)
+        return 2
+    if args.command == "config":
+        broker = f"{config.mqtt.host}:{config.mqtt.port}"
+        print(f"ok: {args.config or 'defaults'}: node {config.node_id}, broker {broker}, "
+              f"bundle {config.model.bundle}")  # fmt: skip
+        return 0
+    return serve(config)
+
+
+def build_registry(config: Config) -> Registry:
+    from edge_agent.devices.homeassistant import HomeAssistantAdapter
+    from edge_agent.devices.homie import HomieAdapter
+    from edge_agent.devices.tasmota import TasmotaAdapter
+    from edge_agent.devices.zigbee2mqtt import Zigbee2MqttAdapter
+
+    m = config.mqtt
+    adapters: list[Adapter] = []
+    if m.discover_homeassistant:
+        adapters.append(HomeAssistantAdapter(m.homeassistant_prefix))
+    if m.discover_zigbee2mqtt:
+        adapters.append(Zigbee2MqttAdapter(m.zigbee2mqtt_base))
+    if m.discover_tasmota:
+        adapters.append(TasmotaAdapter(m.tasmota_prefix))
+    if m.discover_homie:
+        adapters.append(HomieAdapter(m.homie_root))
+    registry = Registry(adapters)
+    registry.add(device.entity() for device in config.devices)
+    return registry
+
+
+def load_planner(config: Config, registry: Registry) -> Handler:
+    """Open and check the bundle, load the model and warm the prompt's prefix cache."""
+    from edge_agent.agent.planner import Planner
+    from edge_agent.agent.policy import Policy
+    from edge_agent.llm.bundle import open_bundle
+    from edge_agent.llm.structured import JsonModel
+    from edge_agent.llm.text import TextModel
+
+    bundle = open_bundle(config.model.bundle, verify=config.model.verify)
+    model = JsonModel(TextModel.load(bundle, config.model.session_settings()))
+    planner = Planner(model, registry, Policy(config.policy), candidates=config.agent.candidates,
+                      prompt_style=bundle.manifest.planner_prompt)  # fmt: skip
+    model.warm_up(planner.prefix)
+    log.info("model %s loaded; prompt prefix cached", bundle.manifest.name)
+    return planner
+
+
+def serve(config: Config) -> int:
+    from edge_agent.llm.bundle import BundleError
+    from edge_agent.systemd import Notifier, Watchdog, setup_daemon_logging
+
+    setup_daemon_logging(config.logging.level, config.logging.journald)
+    m = config.mqtt
+    try:
+        password = m.password()
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    link = LinkSettings(
+        host=m.host, port=m.port, protocol=m.protocol,
+        client_id=m.client_id or f"edge-agent-{config.node_id}",
+        username=m.username, password=password, tls=m.tls.enabled,
+        ca_file=_path(m.tls.ca_file), cert_file=_path(m.tls.cert_file),
+        key_file=_path(m.tls.key_file), tls_insecure=m.tls.insecure, keepalive_s=m.keepalive_s,
+        reconnect_min_s=m.reconnect_min_s, reconnect_max_s=m.reconnect_max_s,
+        session_expiry_s=m.session_expiry_s,
+    )  # fmt: skip
+    settings = DaemonSettings(
+        node_id=config.node_id, base_topic=config.base_topic,
+        queue_size=config.agent.request_queue, dedupe_size=config.agent.dedupe_cache,
+        message_expiry_s=m.message_expiry_s, shared_group=m.shared_group,
+        homeassistant_prefix=m.homeassistant_prefix, publish_discovery=m.publish_ha_discovery,
+        area=config.agent.area,
+    )  # fmt: skip
+    registry = build_registry(config)
+    notifier = Notifier()
+    watchdog = Watchdog.from_notifier(notifier)
+    beat = watchdog.beat if watchdog else (lambda: None)
+    daemon = Daemon(settings, link, registry, lambda: load_planner(config, registry),
+                    notifier=notifier, beat=beat)  # fmt: skip
+
+    async def main() -> int:
+        pinger = asyncio.create_task(watchdog.run(notifier)) if watchdog else None
+        try:
+            return await daemon.run()
+        finally:
+            if pinger is not None:
+                pinger.cancel()
+
+    try:
+        return asyncio.run(main())
+    except BundleError as error:
+        log.error("cannot load the model: %s", error)
+        return 2
+    except KeyboardInterrupt:
+        return 0
+
+
+def _path(value: Path | str | None) -> str | None:
+    return None if value is None else str(value)
