@@ -1,12 +1,13 @@
 # The two commands of the README:
-#   make demo   set everything up, build the default bundle, ask the demo home a few things
+#   make demo   set everything up, build the default bundle, start a broker, the demo home
+#               and the agent, and send it a few requests (make try: type your own)
 #   make test   set everything up and run the tests
 VENV ?= .venv
 BIN := $(VENV)/bin
 BUNDLE ?= bundles/default-int4
 REQUESTS ?= "dim the sofa lamp to 30 percent" "is the front door locked?" "turn off the porch light"
 
-.PHONY: setup demo test test-slow lint bench-export clean
+.PHONY: setup bundle demo try test test-slow lint bench-export clean
 
 setup: $(VENV)/.installed
 
@@ -14,12 +15,16 @@ $(VENV)/.installed: pyproject.toml deploy/dev-setup.sh
 	VENV=$(VENV) deploy/dev-setup.sh
 	touch $@
 
-demo: setup
+demo: bundle
+	$(BIN)/edge-agent try --bundle $(BUNDLE) $(REQUESTS)
+
+# The same, but you type the requests (Ctrl-D to quit).
+try: bundle
+	$(BIN)/edge-agent try --bundle $(BUNDLE)
+
+bundle: setup
 	@$(BIN)/edge-agent-export verify $(BUNDLE) 2>/dev/null || \
 		$(BIN)/edge-agent-export build --source default --quant int4 --out $(BUNDLE) --force
-	$(BIN)/edge-agent devices
-	@for request in $(REQUESTS); do echo; echo "> $$request"; \
-		$(BIN)/edge-agent ask --bundle $(BUNDLE) "$$request" || true; done
 
 test: setup
 	$(BIN)/python -m pytest

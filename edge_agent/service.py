@@ -7,6 +7,8 @@ import asyncio
 import contextlib
 import logging
 import sys
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,14 @@ def add_commands(commands: Any) -> None:
     run.add_argument("--node-id", default=None, help="this agent's name in its topics")
     run.add_argument("--bundle", type=Path, default=None, help="the model bundle folder")
 
+    play = commands.add_parser(
+        "try", help="a broker, the demo home and the agent, and a prompt to type requests into"
+    )
+    play.add_argument("--bundle", type=Path, default=Path("bundles/default-int4"))
+    play.add_argument("--mqtt-host", default="localhost")
+    play.add_argument("--mqtt-port", type=int, default=1883)
+    play.add_argument("requests", nargs="*", help="requests to send (default: type them)")
+
     config = commands.add_parser("config", help="check a config file or print the defaults")
     config.add_argument("--config", type=Path, default=None)
     config.add_argument("--print-defaults", action="store_true",
@@ -45,6 +55,10 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run_command(args: argparse.Namespace) -> int:
+    if args.command == "try":
+        from edge_agent.playground import run as play
+
+        return play(args.bundle, args.requests, args.mqtt_host, args.mqtt_port)
     if args.command == "config" and args.print_defaults:
         with contextlib.suppress(BrokenPipeError):  # `| head` is fine
             print(default_config_toml())
@@ -100,21 +114,12 @@ def load_planner(config: Config, registry: Registry) -> Handler:
     return planner
 
 
-def serve(config: Config) -> int:
-    from edge_agent.llm.bundle import BundleError
-    from edge_agent.systemd import Notifier, Watchdog, setup_daemon_logging
-
-    setup_daemon_logging(config.logging.level, config.logging.journald)
+def make_daemon(config: Config, notifier: Any = None, beat: Any = None) -> Daemon:
     m = config.mqtt
-    try:
-        password = m.password()
-    except ConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
     link = LinkSettings(
         host=m.host, port=m.port, protocol=m.protocol,
         client_id=m.client_id or f"edge-agent-{config.node_id}",
-        username=m.username, password=password, tls=m.tls.enabled,
+        username=m.username, password=m.password(), tls=m.tls.enabled,
         ca_file=_path(m.tls.ca_file), cert_file=_path(m.tls.cert_file),
         key_file=_path(m.tls.key_file), tls_insecure=m.tls.insecure, keepalive_s=m.keepalive_s,
         reconnect_min_s=m.reconnect_min_s, reconnect_max_s=m.reconnect_max_s,
@@ -128,11 +133,22 @@ def serve(config: Config) -> int:
         area=config.agent.area,
     )  # fmt: skip
     registry = build_registry(config)
+    return Daemon(settings, link, registry, lambda: load_planner(config, registry),
+                  notifier=notifier, beat=beat or (lambda: None))  # fmt: skip
+
+
+def serve(config: Config) -> int:
+    from edge_agent.llm.bundle import BundleError
+    from edge_agent.systemd import Notifier, Watchdog, setup_daemon_logging
+
+    setup_daemon_logging(config.logging.level, config.logging.journald)
     notifier = Notifier()
     watchdog = Watchdog.from_notifier(notifier)
-    beat = watchdog.beat if watchdog else (lambda: None)
-    daemon = Daemon(settings, link, registry, lambda: load_planner(config, registry),
-                    notifier=notifier, beat=beat)  # fmt: skip
+    try:
+        daemon = make_daemon(config, notifier, watchdog.beat if watchdog else None)
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
 
     async def main() -> int:
         pinger = asyncio.create_task(watchdog.run(notifier)) if watchdog else None
@@ -149,6 +165,28 @@ def serve(config: Config) -> int:
         return 2
     except KeyboardInterrupt:
         return 0
+
+
+def serve_in_thread(config: Config) -> Callable[[], None]:
+    """Run the daemon in a background thread; returns the function that stops it."""
+    daemon = make_daemon(config)
+    loop = asyncio.new_event_loop()
+
+    def run() -> None:
+        try:
+            loop.run_until_complete(daemon.run())
+        finally:
+            loop.close()
+
+    thread = threading.Thread(target=run, name="edge-agent-daemon", daemon=True)
+    thread.start()
+
+    def stop() -> None:
+        if not loop.is_closed():
+            loop.call_soon_threadsafe(daemon.stop)
+        thread.join(10)
+
+    return stop
 
 
 def _path(value: Path | str | None) -> str | None:

@@ -258,3 +258,16 @@ def test_two_agents_in_a_shared_group_split_the_load_and_survive_one_dying(
         client.publish(f"{BASE}/request", json.dumps({"id": f"t{i}", "text": "light on"}))
     wait_until(lambda: len(responses(client)) == 25)
     assert len(second.calls) >= 5
+
+
+def test_try_starts_a_broker_the_demo_home_and_the_agent(
+    tiny_bundle: Callable[..., Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from edge_agent.playground import run
+
+    bundle = tiny_bundle("llama_long_context", "int4")
+    # Nothing listens on port 9 here, so it starts its own mosquitto on a free port.
+    assert run(bundle, ["dim the sofa lamp to 30 percent"], "127.0.0.1", 9) == 0
+    out = capsys.readouterr().out
+    assert "> dim the sofa lamp to 30 percent" in out
+    assert "  reply    " in out and "(no answer)" not in out

@@ -107,11 +107,18 @@ class Planner:
                 return Response(status="ok", text="Cancelled.")
         if not self.registry.entities():
             return _error("no_devices", "I don't know any devices yet.")
+        started = time.perf_counter()
         prepared = self.prepare(text, request.context.area)
+        planned = time.perf_counter()
         intent = self._decide(prepared)
+        decided = time.perf_counter()
         if intent is None:
-            return _error("no_intent", "I couldn't work out what to do; please rephrase.")
-        return self._act(intent, prepared.candidates, prepared.groups, source)
+            response = _error("no_intent", "I couldn't work out what to do; please rephrase.")
+        else:
+            response = self._act(intent, prepared.candidates, prepared.groups, source)
+        response.timings_ms.update(retrieval=round((planned - started) * 1000, 1),
+                                   model=round((decided - planned) * 1000, 1))  # fmt: skip
+        return response
 
     def prepare(self, text: str, here: str | None) -> Prepared:
         """Everything the model is shown and allowed for ``text``; no model call."""
