@@ -90,3 +90,25 @@ def test_a_missing_adapter_is_a_clear_error(
     with pytest.raises(ExportError, match="not a LoRA adapter folder"):
         build(str(tiny_checkpoint("llama")), tmp_path / "b", QuantSettings(precision="fp32"),
               quiet=True, adapter=tmp_path)  # fmt: skip
+
+
+def test_answer_only_loss_equals_the_models_own_loss(
+    data: Path, tiny_checkpoint: Callable[[str], Path]
+) -> None:
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from edge_agent_export.finetune import _loss
+
+    model = AutoModelForCausalLM.from_pretrained(str(tiny_checkpoint("llama_long_context")))
+    model.requires_grad_(False)
+    ids = list(range(5, 60))
+    labels = [-100] * 50 + ids[50:]
+    ours = _loss(model, [(ids, labels)], 0, "cpu")
+    theirs = model(input_ids=torch.tensor([ids]), labels=torch.tensor([labels])).loss
+    assert float(ours) == pytest.approx(float(theirs), rel=1e-4)
+    # left padding changes nothing for the shorter row
+    short = (ids[10:], labels[10:])
+    padded = _loss(model, [(ids, labels), short], 0, "cpu")
+    alone = (_loss(model, [short], 0, "cpu") + ours) / 2
+    assert float(padded) == pytest.approx(float(alone), rel=1e-3)
