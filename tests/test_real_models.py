@@ -90,3 +90,22 @@ def test_smollm2_instruct_answers_in_chat(tmp_path: Path) -> None:
     answer = model.complete("What is the capital of France?", max_new_tokens=24)
     assert "Paris" in answer
     _assert_grammar_bytes_match_llguidance(out)
+
+
+def test_the_default_bundle_carries_the_planner_adapter(tmp_path: Path) -> None:
+    from edge_agent.agent.planner import Planner
+    from edge_agent.agent.policy import Policy, PolicyConfig
+    from edge_agent.demo.fixtures import demo_registry
+    from edge_agent.llm.structured import JsonModel
+    from edge_agent.messages import Request
+
+    out = tmp_path / "default-int4"
+    assert main(["build", "--source", "default", "--quant", "int4", "--out", str(out)]) == 0
+    bundle = open_bundle(out)
+    assert bundle.manifest.planner_prompt == "instructions"
+    assert bundle.manifest.adapter is not None and "smollm2-home" in bundle.manifest.adapter
+    planner = Planner(JsonModel(TextModel.load(bundle)), demo_registry(), Policy(PolicyConfig()),
+                      prompt_style="instructions")  # fmt: skip
+    response = planner.handle(Request(text="turn off the porch light"))
+    assert response.status in {"ok", "error", "clarify", "confirm"}
+    assert response.intent is not None  # the model wrote a complete intent under the grammar
