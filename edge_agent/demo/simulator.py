@@ -36,7 +36,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from edge_agent.demo.fixtures import Message, feed, load_messages, new_registry
-from edge_agent.devices.adapter import MqttMessage
+from edge_agent.devices.adapter import MqttMessage, json_object
 
 log = logging.getLogger("edge_agent.demo.simulator")  # not "__main__" when run with -m
 
@@ -72,14 +72,6 @@ def _number(text: str) -> float | None:
     except ValueError:
         return None
     return value if math.isfinite(value) else None
-
-
-def _json_object(text: str) -> dict[str, Any] | None:
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return None
-    return data if isinstance(data, dict) else None
 
 
 def _state(topic: str, payload: str, *, retain: bool = True) -> MqttMessage:
@@ -155,7 +147,7 @@ class HomeModel:
         return answer
 
     def _json_state(self, topic: str) -> dict[str, Any]:
-        return _json_object(self._retained.get(topic, "")) or {}
+        return json_object(self._retained.get(topic, "")) or {}
 
     # -- Home Assistant --------------------------------------------------------------
 
@@ -177,7 +169,7 @@ class HomeModel:
         return reactions
 
     def _ha_json_light(self, state_topic: str, text: str) -> list[MqttMessage]:
-        body = _json_object(text)
+        body = json_object(text)
         if body is None or body.get("state", "ON") not in ("ON", "OFF"):
             return []
         state = self._json_state(state_topic) | body  # OFF keeps the brightness, as lights do
@@ -224,7 +216,7 @@ class HomeModel:
         return {native["set_topic"]: partial(self._z2m_set, native["state_topic"])}
 
     def _z2m_set(self, state_topic: str, text: str) -> list[MqttMessage]:
-        body = _json_object(text)
+        body = json_object(text)
         if body is None:
             return []
         state = self._json_state(state_topic)

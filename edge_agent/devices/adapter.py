@@ -92,3 +92,14 @@ def decode_json(topic: str, payload: bytes) -> Any | None:
     except (UnicodeDecodeError, ValueError) as error:
         log.warning("ignoring %s: not JSON (%s)", topic, error)
         return None
+
+
+def json_object(text: str) -> dict[str, Any] | None:
+    """The JSON object in ``text``, or None for anything else (plain payloads are normal)."""
+    import json
+
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None

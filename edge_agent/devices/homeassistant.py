@@ -41,6 +41,7 @@ from edge_agent.devices.adapter import (
     MqttMessage,
     RenderError,
     decode_json,
+    json_object,
 )
 from edge_agent.devices.model import ACTIONS, DOMAINS, Action, Ecosystem, Entity, Range
 from edge_agent.devices.values import COLOR_NAMES, color_rgb
@@ -613,14 +614,6 @@ def _float(value: object) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def _json_object(text: str) -> dict[str, Any] | None:
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return None
-    return data if isinstance(data, dict) else None
-
-
 def _percent(value: float, low: float, high: float) -> int:
     return round(min(100.0, max(0.0, (value - low) * 100 / (high - low))))
 
@@ -642,7 +635,7 @@ def _read_brightness(native: dict[str, Any], text: str) -> dict[str, Any] | None
 
 
 def _read_json_light(native: dict[str, Any], text: str) -> dict[str, Any] | None:
-    data = _json_object(text) or {}
+    data = json_object(text) or {}
     fields: dict[str, Any] = {}
     if data.get("state") in ("ON", "OFF"):
         fields["on"] = data["state"] == "ON"
@@ -671,7 +664,7 @@ def _read_open(native: dict[str, Any], text: str) -> dict[str, Any] | None:
 
 
 def _read_valve(native: dict[str, Any], text: str) -> dict[str, Any] | None:
-    data = _json_object(text)  # {"state": ..., "position": ...} or a plain payload
+    data = json_object(text)  # {"state": ..., "position": ...} or a plain payload
     state, position = (data.get("state"), data.get("position")) if data else (text, text)
     if native["reports_position"] is True and (fields := _read_position(native, str(position))):
         return {**fields, "open": fields["position"] > 0}
