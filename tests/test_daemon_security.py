@@ -221,5 +221,6 @@ def test_a_hung_worker_stops_the_watchdog_pings(tmp_path: Path) -> None:  # noqa
         running.loop.call_soon_threadsafe(daemon.stop)
         running.thread.join(10)
         running.loop.close()
+        notifier.close()
         sink.close()
         broker.stop()
