@@ -32,7 +32,7 @@ def add_commands(commands: Any) -> None:
     play = commands.add_parser(
         "try", help="a broker, the demo home and the agent, and a prompt to type requests into"
     )
-    play.add_argument("--bundle", type=Path, default=Path("bundles/default-int4"))
+    play.add_argument("--bundle", type=Path, default=Path("bundles/default-int8"))
     play.add_argument("--mqtt-host", default="localhost")
     play.add_argument("--mqtt-port", type=int, default=1883)
     play.add_argument("requests", nargs="*", help="requests to send (default: type them)")

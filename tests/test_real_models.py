@@ -99,8 +99,8 @@ def test_the_default_bundle_carries_the_planner_adapter(tmp_path: Path) -> None:
     from edge_agent.llm.structured import JsonModel
     from edge_agent.messages import Request
 
-    out = tmp_path / "default-int4"
-    assert main(["build", "--source", "default", "--quant", "int4", "--out", str(out)]) == 0
+    out = tmp_path / "default-int8"
+    assert main(["build", "--source", "default", "--quant", "int8", "--out", str(out)]) == 0
     bundle = open_bundle(out)
     assert bundle.manifest.planner_prompt == "instructions"
     assert bundle.manifest.adapter is not None and "smollm2-home" in bundle.manifest.adapter
