@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
 import threading
 import time
@@ -271,3 +272,44 @@ def test_try_starts_a_broker_the_demo_home_and_the_agent(
     out = capsys.readouterr().out
     assert "> dim the sofa lamp to 30 percent" in out
     assert "  reply    " in out and "(no answer)" not in out
+
+
+def test_edge_agent_run_serves_and_stops_cleanly_on_sigterm(
+    tiny_bundle: Callable[..., Any],
+    broker: Broker,
+    mqtt_client: Callable[[str], MqttClient],
+    tmp_path: Any,
+) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    config = tmp_path / "config.toml"
+    config.write_text(
+        'node_id = "proc"\n[[devices]]\nname = "Hall Light"\narea = "Hall"\ndomain = "light"\n'
+        '[devices.commands.turn_on]\ntopic = "hall/light/set"\npayload = "ON"\n'
+    )
+    client = mqtt_client("watcher").connect()
+    client.subscribe("edge-agent/proc/#")
+    bundle = tiny_bundle("llama_long_context", "int4")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "edge_agent", "run", "--config", str(config),
+         "--mqtt-host", broker.host, "--mqtt-port", str(broker.port), "--bundle", str(bundle)],
+        stderr=subprocess.PIPE, env={**os.environ, "EDGE_AGENT_LOGGING__LEVEL": "info"},
+    )  # fmt: skip
+    try:
+        client.wait_for("edge-agent/proc/status", b"online", timeout=60)
+        client.publish("edge-agent/proc/request", json.dumps({"id": "p1", "text": "hall light on"}))
+        answer = json.loads(client.wait_for("edge-agent/proc/response", timeout=30).payload)
+        assert answer["id"] == "p1" and answer["status"] in {"ok", "error", "clarify"}
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=5) == 0
+        assert time.monotonic() - started < 5
+        client.wait_for("edge-agent/proc/status", b"offline", timeout=5)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait(5)
+        assert process.stderr is not None
+        process.stderr.close()
