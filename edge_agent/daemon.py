@@ -22,7 +22,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 from edge_agent.devices.registry import Registry
 from edge_agent.messages import ErrorInfo, Request, RequestError, Response, parse_request
@@ -102,8 +102,6 @@ class Daemon:
         """Request id -> redeliveries that arrived while it ran (answered with it)."""
         self._undelivered: list[tuple[_Job, Response]] = []
         self._stop = asyncio.Event()
-        self._last: dict[str, Any] = {}
-        self.handled = 0
 
     @property
     def request_topic(self) -> str:
@@ -269,7 +267,6 @@ class Daemon:
             self._answers.popitem(last=False)
         for waiting in [job, *again]:
             self._reply(waiting, response)
-        self.handled += 1
         self._publish_state(job.request, response)
 
     def _reply(self, job: _Job, response: Response) -> None:
@@ -299,12 +296,12 @@ class Daemon:
 
     def _publish_state(self, request: Request, response: Response) -> None:
         total = sum(v for k, v in response.timings_ms.items() if k != "queue")
-        self._last = {
+        state = {
             "last_request": request.text[:255],
             "last_reply": response.text[:255],
             "latency_ms": round(total + response.timings_ms.get("queue", 0.0)),
         }
-        self.link.publish(f"{self.settings.base}/state", json.dumps(self._last), retain=True)
+        self.link.publish(f"{self.settings.base}/state", json.dumps(state), retain=True)
 
     def _publish_discovery(self) -> None:
         if not self.settings.publish_discovery:
