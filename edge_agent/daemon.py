@@ -33,6 +33,11 @@ log = logging.getLogger(__name__)
 STOP_GRACE_S = 4.0
 """On SIGTERM: how long requests in flight may take before the rest are answered."""
 
+REFUSAL_BACKLOG = 100
+"""Unacknowledged outgoing messages above which refusals (error and busy answers to
+requests that were not accepted) are dropped unsent: a flood of garbage must not be
+amplified into a flood of answers, nor crowd out the answers to accepted requests."""
+
 
 class Handler(Protocol):
     def handle(self, request: Request) -> Response: ...
@@ -101,6 +106,9 @@ class Daemon:
         self._in_flight: dict[str, list[_Job]] = {}
         """Request id -> redeliveries that arrived while it ran (answered with it)."""
         self._undelivered: list[tuple[_Job, Response]] = []
+        self.unanswered = 0
+        """Refusals dropped unsent because the outgoing queue was full."""
+        self._unanswered_logged = 0.0
         self._stop = asyncio.Event()
 
     @property
@@ -199,7 +207,7 @@ class Daemon:
                 text=str(error),
                 error=ErrorInfo(code=error.code, message=str(error)),
             )
-            self._reply(_Job(Request(text=""), reply_to, event.correlation), response)
+            self._refuse(_Job(Request(text=""), reply_to, event.correlation), response)
             return
         if request.context.area is None and self.settings.area:
             request.context.area = self.settings.area
@@ -221,7 +229,7 @@ class Daemon:
                 text="I'm busy with other requests; try again in a moment.",
                 error=ErrorInfo(code="busy", message="the request queue is full"),
             )
-            self._reply(job, busy)
+            self._refuse(job, busy)
             return
         self._in_flight[request.id] = []
 
@@ -237,6 +245,7 @@ class Daemon:
                 continue
             self._beat()
             await self._wait_connected()
+            await self._wait_for_room()
             waited = time.monotonic() - job.received
             if waited > self.settings.message_expiry_s:
                 response = Response(
@@ -268,6 +277,24 @@ class Daemon:
         for waiting in [job, *again]:
             self._reply(waiting, response)
         self._publish_state(job.request, response)
+
+    def _refuse(self, job: _Job, response: Response) -> None:
+        if self.link.backlog < REFUSAL_BACKLOG:
+            self._reply(job, response)
+            return
+        self.unanswered += 1
+        now = time.monotonic()
+        if now - self._unanswered_logged > 10:
+            self._unanswered_logged = now
+            log.warning("outgoing queue full: %d refused requests dropped without an answer "
+                        "so far", self.unanswered)  # fmt: skip
+
+    async def _wait_for_room(self) -> None:
+        """Backpressure: a job's commands and answer go out only once the broker has taken
+        most of what was sent before (refusals included)."""
+        deadline = time.monotonic() + 10
+        while self.link.backlog >= REFUSAL_BACKLOG and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
 
     def _reply(self, job: _Job, response: Response) -> None:
         payload = response.model_dump_json(exclude_none=True)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Status = Literal["ok", "error", "clarify", "confirm", "busy"]
 
 MAX_PAYLOAD_BYTES = 16 * 1024
 """Requests are a sentence or two; anything bigger is refused unread."""
+
+MAX_TEXT_CHARS = 1000
+"""Longer text would only make the model read for seconds before answering "none"."""
 
 
 class Context(BaseModel):
@@ -26,6 +29,12 @@ class Request(BaseModel):
     id: str | None = Field(default=None, max_length=128)
     text: str = Field(max_length=MAX_PAYLOAD_BYTES)
     context: Context = Field(default_factory=Context)
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _numeric_ids_are_ids(cls, value: Any) -> Any:
+        # Many MQTT clients number their requests; the id is echoed back as a string.
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
 class ActionTaken(BaseModel):
@@ -48,8 +57,19 @@ def parse_request(payload: bytes) -> Request:
     """A request from an MQTT payload: a JSON object with ``text``, or bare UTF-8 text.
 
     Raises :class:`RequestError` (with the request's id when one could be read) for
-    anything else: too big, not UTF-8, JSON of the wrong shape, or too deeply nested.
+    anything else: too big, not UTF-8, JSON of the wrong shape, too deeply nested, text
+    that is empty or over :data:`MAX_TEXT_CHARS`.
     """
+    request = _parse(payload)
+    text = request.text.strip()
+    if not text:
+        raise RequestError("bad_request", "the request has no text", request.id)
+    if len(text) > MAX_TEXT_CHARS:
+        raise RequestError("too_long", f"the text is over {MAX_TEXT_CHARS} characters", request.id)
+    return request
+
+
+def _parse(payload: bytes) -> Request:
     if len(payload) > MAX_PAYLOAD_BYTES:
         raise RequestError("too_large", f"the request is over {MAX_PAYLOAD_BYTES} bytes")
     try:
@@ -63,7 +83,9 @@ def parse_request(payload: bytes) -> Request:
 
     try:
         data = json.loads(stripped)
-    except (ValueError, RecursionError):
+    except RecursionError:
+        raise RequestError("bad_request", "the JSON is nested too deeply") from None
+    except ValueError:
         return Request(text=text)  # "{ lights on" is bare text that happens to start oddly
     if isinstance(data, str):
         return Request(text=data)

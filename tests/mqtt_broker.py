@@ -232,6 +232,12 @@ class MqttClient:
         """Publish and wait until the broker has it (PUBACK at QoS 1)."""
         self._client.publish(topic, payload, qos=qos, retain=retain).wait_for_publish(5.0)
 
+    def publish_many(self, topic: str, payloads: list[bytes], *, qos: int = 1) -> None:
+        """Publish in a pipeline (paho keeps its in-flight window) and wait for the last."""
+        infos = [self._client.publish(topic, payload, qos=qos) for payload in payloads]
+        for info in infos:
+            info.wait_for_publish(30.0)
+
     def received(self) -> list[Received]:
         with self._changed:
             return list(self._received)

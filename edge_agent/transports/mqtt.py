@@ -28,6 +28,9 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 log = logging.getLogger(__name__)
 
+MAX_QUEUED = 1000
+"""Outgoing QoS 1 messages paho may hold (a few MB at most)."""
+
 
 @dataclass(frozen=True)
 class LinkSettings:
@@ -110,10 +113,17 @@ class MqttLink:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
-        # Outgoing messages queued while the broker is away are dropped rather than sent
-        # late: a command replayed minutes after an outage is worse than none.
-        client.max_queued_messages_set(100)
+        # A hard ceiling on what paho holds in memory; the daemon keeps well below it by
+        # watching ``backlog`` (publish refuses while the broker is away, so nothing stale
+        # piles up here during an outage).
+        client.max_queued_messages_set(MAX_QUEUED)
         return client
+
+    @property
+    def backlog(self) -> int:
+        """QoS 1 messages handed to paho and not yet acknowledged by the broker."""
+        # The very count paho checks against max_queued_messages (paho-mqtt 2.x).
+        return len(self.client._out_messages)
 
     # -- control (any thread) ----------------------------------------------------------
 

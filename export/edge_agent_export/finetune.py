@@ -92,6 +92,7 @@ class TrainSettings:
     batch_size: int = 8
     eval_every: int = 25
     seed: int = 0
+    resume: Path | None = None
 
 
 def tokenize(tokenizer: Any, bos: list[int], example: Example) -> tuple[list[int], list[int]]:
@@ -163,7 +164,8 @@ def train(
             best = {"val_exact": exact, "step": step}
             _save_adapter(model, out_dir)
     summary = {"base": base, "steps": step, "best": best, "train_examples": len(train_rows),
-               "minutes": (time.monotonic() - started) / 60, "rank": settings.rank}  # fmt: skip
+               "minutes": (time.monotonic() - started) / 60, "rank": settings.rank,
+               "resumed_from": str(settings.resume) if settings.resume else None}  # fmt: skip
     (out_dir / "training.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
 
@@ -174,6 +176,14 @@ def _lora(model: Any, settings: TrainSettings, device: str) -> tuple[Any, Any]:
 
     if device == "cpu":
         torch.set_num_threads(max(1, os.cpu_count() or 1))
+    if settings.resume is not None:
+        from peft import PeftModel
+
+        # Continuing a run: the adapter's own config (rank, layers) wins over the settings.
+        model = PeftModel.from_pretrained(model, str(settings.resume), is_trainable=True)
+        model = model.to(torch.float32).to(device)
+        trainable = [p for p in model.parameters() if p.requires_grad]
+        return model, torch.optim.AdamW(trainable, lr=settings.learning_rate)
     layers = int(model.config.num_hidden_layers)
     # Adapting the upper layers only: backward stops at the first adapted layer, which
     # halves its cost on a CPU, and the task is one of reading, not of new knowledge.
@@ -295,11 +305,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--learning-rate", type=float, default=3e-4)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--eval-every", type=int, default=25, help="steps between validations")
+    parser.add_argument("--resume", type=Path, help="adapter folder to continue training from")
+    parser.add_argument("--seed", type=int, default=0, help="order of the training examples")
     parser.add_argument("--offline", action="store_true")
     args = parser.parse_args(argv)  # fmt: skip
     settings = TrainSettings(minutes=args.minutes, rank=args.rank, alpha=2 * args.rank,
                              learning_rate=args.learning_rate, batch_size=args.batch_size,
-                             eval_every=args.eval_every)  # fmt: skip
+                             eval_every=args.eval_every, seed=args.seed,
+                             resume=args.resume)  # fmt: skip
     summary = train(args.base, args.data / "train.json", args.data / "validation.json",
                     args.out, settings, offline=args.offline)  # fmt: skip
     print(json.dumps(summary, indent=2))
