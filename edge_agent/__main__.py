@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
             return _generate(args)
         if args.command == "bench":
             return _bench(args)
-        if args.command in ("run", "config", "try"):
+        if args.command in ("run", "config", "try", "latency"):
             return run_service_command(args)
         return run_agent_command(args)
     except BundleError as exc:

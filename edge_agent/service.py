@@ -37,6 +37,18 @@ def add_commands(commands: Any) -> None:
     play.add_argument("--mqtt-port", type=int, default=1883)
     play.add_argument("requests", nargs="*", help="requests to send (default: type them)")
 
+    latency = commands.add_parser(
+        "latency", help="benchmark: MQTT request to device command, p50/p95, on a real broker"
+    )
+    latency.add_argument("--bundle", type=Path, default=Path("bundles/default-int8"))
+    latency.add_argument(
+        "--extra-devices", type=int, nargs="+", default=[0, 480],
+        help="generated devices added to the demo home (20 devices), one run per figure",
+    )  # fmt: skip
+    latency.add_argument("--rounds", type=int, default=3, help="times each request is sent")
+    latency.add_argument("--mqtt-host", default="localhost")
+    latency.add_argument("--mqtt-port", type=int, default=1883)
+
     config = commands.add_parser("config", help="check a config file or print the defaults")
     config.add_argument("--config", type=Path, default=None)
     config.add_argument("--print-defaults", action="store_true",
@@ -59,6 +71,11 @@ def run_command(args: argparse.Namespace) -> int:
         from edge_agent.playground import run as play
 
         return play(args.bundle, args.requests, args.mqtt_host, args.mqtt_port)
+    if args.command == "latency":
+        from edge_agent.latency import main_latency
+
+        return main_latency(args.bundle, args.extra_devices, args.rounds, args.mqtt_host,
+                            args.mqtt_port)  # fmt: skip
     if args.command == "config" and args.print_defaults:
         with contextlib.suppress(BrokenPipeError):  # `| head` is fine
             print(default_config_toml())

@@ -495,3 +495,13 @@ def test_two_passwords_are_refused(tmp_path: Path) -> None:
     text = '[mqtt]\npassword = "a"\npassword_file = "/run/pw"\n'
     message = error_of(write(tmp_path, text), env={})
     assert message.startswith("mqtt: password is set together with password_file")
+
+
+def test_the_latency_benchmarks_big_home_is_a_valid_config() -> None:
+    from edge_agent.latency import extra_devices
+    from edge_agent.service import build_registry
+
+    config = load_config(None, overrides={"devices": extra_devices(480)})
+    entities = build_registry(config).entities()
+    assert len(entities) == 480 == len({e.name for e in entities})
+    assert {e.domain for e in entities} == {"light", "switch", "cover", "climate", "fan"}
