@@ -7,9 +7,11 @@ cd "$(dirname "$0")/.."
 
 VENV=${VENV:-.venv}
 PYTHON=${PYTHON:-python3}
-EXTRAS=${EXTRAS:-export,dev}
+EXTRAS=${EXTRAS:-export,voice,dev}
 # Debian packages the tests and tools need beyond Python itself.
-SYSTEM_PACKAGES=(python3-venv mosquitto)  # mosquitto: the tests start their own broker
+# mosquitto: the tests start their own broker; libportaudio2: sounddevice; espeak-ng:
+# spoken replies and, with flite, the test speech; alsa-utils: the ALSA config files.
+SYSTEM_PACKAGES=(python3-venv mosquitto libportaudio2 espeak-ng flite alsa-utils)
 
 if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
     echo "error: edge-agent needs Python >= 3.11 (found: $("$PYTHON" --version 2>&1))" >&2

@@ -15,6 +15,7 @@ from edge_agent.logs import setup_logging
 from edge_agent.paths import source_cache_dir
 from edge_agent.service import add_commands as add_service_commands
 from edge_agent.service import run_command as run_service_command
+from edge_agent.voice.listen import add_commands as add_voice_commands
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -48,6 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", action="store_true")
     add_commands(commands)
     add_service_commands(commands)
+    add_voice_commands(commands)
     return parser
 
 
@@ -59,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
             return _generate(args)
         if args.command == "bench":
             return _bench(args)
-        if args.command in ("run", "config", "try", "latency"):
+        if args.command in ("run", "config", "try", "latency", "listen", "satellite"):
             return run_service_command(args)
         return run_agent_command(args)
     except BundleError as exc:

@@ -297,6 +297,49 @@ class ModelSettings(_Section):
         )
 
 
+class VoiceConfig(_Section):
+    enabled: bool = Field(
+        default=False, description="listen to a microphone (needs the voice extra)"
+    )
+    recognizer: Literal["pocketsphinx", "vosk"] = Field(
+        default="pocketsphinx",
+        description="pocketsphinx: English model inside its wheel; vosk: a model folder "
+        "you download (vosk_model)",
+    )
+    vosk_model: Path | None = Field(
+        default=None,
+        description="folder of a vosk model, e.g. vosk-model-small-en-us-0.15",
+        examples=["/var/lib/edge-agent/vosk-model-small-en-us-0.15"],
+    )
+    open_vocabulary: bool = Field(
+        default=False,
+        description="when speech is not one of the home's commands, recognize it freely "
+        "and hand it to the model anyway (more reach, more mistakes)",
+    )
+    device: str | int | None = Field(
+        default=None,
+        description="microphone: a sounddevice name or index; default: the system's",
+        examples=["USB Audio"],
+    )
+    wake: str | None = Field(
+        default="hey computer",
+        description="phrase that starts a request; empty: every utterance is one",
+    )
+    speak: bool = Field(default=True, description="say the reply (espeak-ng)")
+    speak_command: list[str] | None = Field(
+        default=None,
+        description="command that reads the reply on stdin and plays it (e.g. piper); "
+        "default: espeak-ng --stdin",
+        examples=[
+            [
+                "sh",
+                "-c",
+                "piper -m /var/lib/edge-agent/voice.onnx --output-raw | aplay -r 22050 -f S16_LE",
+            ]
+        ],
+    )
+
+
 class AgentSettings(_Section):
     candidates: int = Field(
         default=8, ge=1, description="devices offered to the model for one request"
@@ -414,6 +457,7 @@ class Config(BaseModel):
     logging: LoggingSettings = Field(
         default_factory=LoggingSettings, description="what the daemon logs, and how"
     )
+    voice: VoiceConfig = Field(default_factory=VoiceConfig, description="speech in and out")
 
     @field_validator("devices")
     @classmethod

@@ -71,6 +71,7 @@ class DaemonSettings:
     homeassistant_prefix: str = "homeassistant"
     publish_discovery: bool = True
     area: str | None = None
+    max_request_chars: int = 500
 
     @property
     def base(self) -> str:
@@ -199,7 +200,7 @@ class Daemon:
     def _accept(self, event: Inbound) -> None:
         reply_to = event.response_topic or f"{self.settings.base}/response"
         try:
-            request = parse_request(event.payload)
+            request = parse_request(event.payload, self.settings.max_request_chars)
         except RequestError as error:
             response = Response(
                 id=error.request_id,

@@ -120,10 +120,14 @@ def measure(bundle: Path, extra: int, rounds: int, host: str, port: int) -> dict
         simulator = HomeSimulator(bhost, bport)
         simulator.start()
         watcher = _Watcher(bhost, bport)
-        overrides = {"node_id": NODE, "mqtt": {"host": bhost, "port": bport},
-                     "model": {"bundle": str(bundle)}, "logging": {"level": "warning"},
-                     "devices": extra_devices(extra),
-                     "policy": {"rate_limit_count": 1_000_000}}  # fmt: skip
+        overrides = {
+            "node_id": NODE,
+            "mqtt": {"host": bhost, "port": bport},
+            "model": {"bundle": str(bundle)},
+            "logging": {"level": "warning"},
+            "devices": extra_devices(extra),
+            "policy": {"rate_limit_count": 1_000_000},
+        }
         stop = serve_in_thread(load_config(None, overrides=overrides))
         try:
             if not watcher.online.wait(180):
@@ -148,8 +152,11 @@ def _run(watcher: _Watcher, host: str, port: int, rounds: int) -> dict[str, Any]
             for index, text in enumerate(REQUESTS):
                 request_id = f"r{round_number}-{index}"
                 sent = time.perf_counter()
-                client.publish(f"edge-agent/{NODE}/request",
-                               json.dumps({"id": request_id, "text": text}), qos=1)  # fmt: skip
+                client.publish(
+                    f"edge-agent/{NODE}/request",
+                    json.dumps({"id": request_id, "text": text}),
+                    qos=1,
+                )
                 answer = _wait(lambda rid=request_id: watcher.response(rid), 60)
                 to_response.append((time.perf_counter() - sent) * 1000)
                 actions = (answer or {}).get("actions") or []
@@ -185,8 +192,11 @@ def _percentiles(values: list[float]) -> dict[str, float]:
         return {}
     ordered = sorted(values)
     p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-    return {"p50": round(statistics.median(ordered), 1), "p95": round(p95, 1),
-            "max": round(ordered[-1], 1)}  # fmt: skip
+    return {
+        "p50": round(statistics.median(ordered), 1),
+        "p95": round(p95, 1),
+        "max": round(ordered[-1], 1),
+    }
 
 
 def main_latency(bundle: Path, extra_sizes: list[int], rounds: int, host: str, port: int) -> int:
@@ -198,9 +208,11 @@ def main_latency(bundle: Path, extra_sizes: list[int], rounds: int, host: str, p
     for extra, figures in results.items():
         home = "demo (30 entities)" if extra == 0 else f"demo + {extra} devices"
         command, reply = figures["command_ms"], figures["response_ms"]
-        print(f"{home:<28}{figures['requests']:>9}{command.get('p50', 0):>11.0f}ms"
-              f"{command.get('p95', 0):>7.0f}ms{reply.get('p50', 0):>9.0f}ms"
-              f"{reply.get('p95', 0):>7.0f}ms")  # fmt: skip
+        print(
+            f"{home:<28}{figures['requests']:>9}{command.get('p50', 0):>11.0f}ms"
+            f"{command.get('p95', 0):>7.0f}ms{reply.get('p50', 0):>9.0f}ms"
+            f"{reply.get('p95', 0):>7.0f}ms"
+        )
         if figures["without_command"]:
             print(f"  ({figures['without_command']} requests sent no command)")
     return 0

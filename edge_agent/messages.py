@@ -11,8 +11,9 @@ Status = Literal["ok", "error", "clarify", "confirm", "busy"]
 MAX_PAYLOAD_BYTES = 16 * 1024
 """Requests are a sentence or two; anything bigger is refused unread."""
 
-MAX_TEXT_CHARS = 1000
-"""Longer text would only make the model read for seconds before answering "none"."""
+MAX_TEXT_CHARS = 500
+"""Default longest text (``agent.max_request_chars``): longer would only make the model
+read for seconds before answering "none"."""
 
 
 class Context(BaseModel):
@@ -53,12 +54,12 @@ class RequestError(ValueError):
         self.code, self.request_id = code, request_id
 
 
-def parse_request(payload: bytes) -> Request:
+def parse_request(payload: bytes, max_chars: int = MAX_TEXT_CHARS) -> Request:
     """A request from an MQTT payload: a JSON object with ``text``, or bare UTF-8 text.
 
     Raises :class:`RequestError` (with the request's id when one could be read) for
     anything else: too big, not UTF-8, JSON of the wrong shape, too deeply nested, text
-    that is empty or over :data:`MAX_TEXT_CHARS`.
+    that is empty or over ``max_chars``.
     """
     request = _parse(payload)
     text = request.text.strip()

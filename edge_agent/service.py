@@ -67,6 +67,19 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run_command(args: argparse.Namespace) -> int:
+    if args.command in ("listen", "satellite"):
+        from edge_agent.voice import listen
+
+        try:
+            config = load_config(args.config, overrides=_overrides(args))
+        except ConfigError as error:
+            print(f"error: invalid config: {error}", file=sys.stderr)
+            return 2
+        return (
+            listen.listen(args, config)
+            if args.command == "listen"
+            else listen.satellite(args, config)
+        )
     if args.command == "try":
         from edge_agent.playground import run as play
 
@@ -147,7 +160,7 @@ def make_daemon(config: Config, notifier: Any = None, beat: Any = None) -> Daemo
         queue_size=config.agent.request_queue, dedupe_size=config.agent.dedupe_cache,
         message_expiry_s=m.message_expiry_s, shared_group=m.shared_group,
         homeassistant_prefix=m.homeassistant_prefix, publish_discovery=m.publish_ha_discovery,
-        area=config.agent.area,
+        area=config.agent.area, max_request_chars=config.agent.max_request_chars,
     )  # fmt: skip
     registry = build_registry(config)
     return Daemon(settings, link, registry, lambda: load_planner(config, registry),

@@ -1,0 +1,206 @@
+"""Speech to text on the device: pocketsphinx (default; its English model is in its wheel)
+or vosk (a model folder the user downloads). Both listen for the home's command grammar,
+fall back to open vocabulary when asked, and refuse what is not a command."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from edge_agent.voice.phrases import FILLER, CommandGrammar
+
+log = logging.getLogger(__name__)
+
+SAMPLE_RATE = 16_000
+
+
+@dataclass(frozen=True)
+class Heard:
+    text: str
+    """What was recognized ("" when nothing was)."""
+    accepted: bool
+    """False when the speech was not a command for this home (out of grammar)."""
+    seconds: float
+    """Time spent decoding."""
+    confidence: float | None = None
+
+
+class Recognizer(Protocol):
+    name: str
+
+    def use_grammar(self, grammar: CommandGrammar) -> None: ...
+
+    def knows(self, word: str) -> bool: ...
+
+    def begin(self) -> None:
+        """Start an utterance; audio then streams in with ``feed`` as it is spoken, so
+        that at the end of speech only the last bit of decoding remains."""
+
+    def feed(self, samples: np.ndarray) -> None: ...
+
+    def finish(self) -> Heard: ...
+
+
+def recognize(recognizer: Recognizer, samples: np.ndarray) -> Heard:
+    """A whole utterance at once."""
+    recognizer.begin()
+    recognizer.feed(samples)
+    return recognizer.finish()
+
+
+class PocketsphinxRecognizer:
+    """CMU pocketsphinx with a JSGF grammar of the home's commands.
+
+    Out-of-grammar speech is refused by a loop of everyday words in the same grammar: it
+    competes with the commands, so "remind me to buy milk" comes out as filler words
+    (refused) rather than as the closest command.
+    """
+
+    name = "pocketsphinx"
+
+    def __init__(self, *, open_vocabulary: bool = False) -> None:
+        from pocketsphinx import Decoder
+
+        # bestpath off: the lattice pass at the end of an utterance cost 100-900 ms and is
+        # for n-gram searches; a grammar's best path is known when the audio ends.
+        self._decoder = Decoder(samprate=SAMPLE_RATE, loglevel="FATAL", bestpath=False)
+        self._open = open_vocabulary
+        self._grammar: CommandGrammar | None = None
+
+    def knows(self, word: str) -> bool:
+        return self._decoder.lookup_word(word) is not None
+
+    def use_grammar(self, grammar: CommandGrammar) -> None:
+        self._decoder.add_jsgf_string("home", grammar.jsgf())
+        self._decoder.activate_search("home")
+        self._grammar = grammar
+
+    def begin(self) -> None:
+        self._audio: list[np.ndarray] = []
+        self._spent = 0.0
+        self._decoder.start_utt()
+
+    def feed(self, samples: np.ndarray) -> None:
+        started = time.perf_counter()
+        self._audio.append(samples)
+        self._decoder.process_raw(samples.astype(np.int16).tobytes(), False, False)
+        self._spent += time.perf_counter() - started
+
+    def finish(self) -> Heard:
+        started = time.perf_counter()
+        self._decoder.end_utt()
+        hypothesis = self._decoder.hyp()
+        text = " ".join(hypothesis.hypstr.split()) if hypothesis is not None else ""
+        if self._grammar is None:
+            return Heard(text, bool(text), self._spent + time.perf_counter() - started)
+        accepted = bool(text) and self._grammar.matches(text)
+        if not accepted and self._open:
+            self._decoder.activate_search("_default")  # the wheel's open language model
+            try:
+                self._decoder.start_utt()
+                self._decoder.process_raw(np.concatenate(self._audio).tobytes(), False, True)
+                self._decoder.end_utt()
+                hypothesis = self._decoder.hyp()
+                text = " ".join(hypothesis.hypstr.split()) if hypothesis is not None else ""
+            finally:
+                self._decoder.activate_search("home")
+            accepted = bool(text)
+        return Heard(text, accepted, self._spent + time.perf_counter() - started)
+
+
+class VoskRecognizer:
+    """Kaldi through vosk, with a model folder given by the user.
+
+    Grammar mode hands vosk the home's vocabulary; a result is accepted only when every
+    word is confident and in the vocabulary. Open-vocabulary mode uses the model's own
+    language model (when the model has one).
+    """
+
+    name = "vosk"
+
+    def __init__(
+        self, model_dir: Path, *, open_vocabulary: bool = False, min_confidence: float = 0.5
+    ) -> None:
+        import vosk
+
+        vosk.SetLogLevel(-1)
+        if not (Path(model_dir) / "am").is_dir() and not (Path(model_dir) / "final.mdl").exists():
+            raise FileNotFoundError(f"{model_dir} is not a vosk model folder (no am/)")
+        self._vosk = vosk
+        self._model = vosk.Model(str(model_dir))
+        self._open = open_vocabulary
+        self._min_confidence = min_confidence
+        self._grammar: CommandGrammar | None = None
+        self._phrases: str | None = None
+
+    def knows(self, word: str) -> bool:
+        return bool(self._model.vosk_model_find_word(word) >= 0)
+
+    def use_grammar(self, grammar: CommandGrammar) -> None:
+        self._grammar = grammar
+        phrases = [p for p in grammar.phrases() if all(self.knows(w) for w in p.split())]
+        filler = [w for w in FILLER if self.knows(w) and w not in grammar.vocabulary]
+        unknown = ["[unk]"] if self.knows("[unk]") else []
+        self._phrases = json.dumps([*phrases, *filler, *unknown], ensure_ascii=False)
+
+    def begin(self) -> None:
+        self._audio: list[np.ndarray] = []
+        self._spent = 0.0
+        self._recognizer = self._new(self._phrases)
+
+    def feed(self, samples: np.ndarray) -> None:
+        started = time.perf_counter()
+        self._audio.append(samples)
+        self._recognizer.AcceptWaveform(samples.astype(np.int16).tobytes())
+        self._spent += time.perf_counter() - started
+
+    def finish(self) -> Heard:
+        started = time.perf_counter()
+        text, confidence = self._result(self._recognizer)
+        if self._phrases is not None:
+            accepted = (
+                bool(text)
+                and self._grammar is not None
+                and self._grammar.matches(text)
+                and confidence is not None
+                and confidence >= self._min_confidence
+            )
+            if accepted or not self._open:
+                return Heard(
+                    text, accepted, self._spent + time.perf_counter() - started, confidence
+                )
+            again = self._new(None)
+            again.AcceptWaveform(np.concatenate(self._audio).astype(np.int16).tobytes())
+            text, confidence = self._result(again)
+        return Heard(text, bool(text), self._spent + time.perf_counter() - started, confidence)
+
+    def _new(self, phrases: str | None) -> Any:
+        if phrases is None:
+            recognizer = self._vosk.KaldiRecognizer(self._model, SAMPLE_RATE)
+        else:
+            recognizer = self._vosk.KaldiRecognizer(self._model, SAMPLE_RATE, phrases)
+        recognizer.SetWords(True)
+        return recognizer
+
+    @staticmethod
+    def _result(recognizer: Any) -> tuple[str, float | None]:
+        result = json.loads(recognizer.FinalResult())
+        words = result.get("result") or []
+        confidence = min((w.get("conf", 0.0) for w in words), default=None)
+        return " ".join(result.get("text", "").split()), confidence
+
+
+def make_recognizer(kind: str, model_dir: Path | None, open_vocabulary: bool) -> Recognizer:
+    if kind == "pocketsphinx":
+        return PocketsphinxRecognizer(open_vocabulary=open_vocabulary)
+    if kind == "vosk":
+        if model_dir is None:
+            raise ValueError("voice.recognizer = 'vosk' needs voice.vosk_model (a model folder)")
+        return VoskRecognizer(model_dir, open_vocabulary=open_vocabulary)
+    raise ValueError(f"unknown recognizer {kind!r} (pocketsphinx or vosk)")

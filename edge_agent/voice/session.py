@@ -1,0 +1,199 @@
+"""One voice conversation loop: utterances in, wake word, recognition, the agent, the reply.
+
+Where the agent sits is a callable (``ask``): the daemon's satellite sends the text as an
+MQTT request to the agent's own request topic, ``edge-agent listen`` calls the planner.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from edge_agent.devices.registry import Registry
+from edge_agent.messages import Response
+from edge_agent.voice.phrases import build_grammar, spoken, words_to_digits
+from edge_agent.voice.recognizers import Heard, Recognizer
+from edge_agent.voice.vad import Endpointer, Utterance
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class VoiceSettings:
+    wake: str | None = "hey computer"
+    """Phrase that must start a request (None: every utterance is a request)."""
+    listen_after_wake_s: float = 6.0
+    """After the wake phrase alone, how long the next utterance counts as the request."""
+    refractory_s: float = 1.0
+    """After a reply is spoken, utterances are ignored this long (its echo, say)."""
+    stop_word: str = "stop"
+    area: str | None = None
+
+
+@dataclass
+class Turn:
+    """What happened to one utterance, for logs, tests and the ``heard`` topic."""
+
+    heard: Heard
+    outcome: str
+    """request | wake | not_addressed | rejected | silence | stopped | ignored"""
+    request: str | None = None
+    response: Response | None = None
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "heard": self.heard.text,
+            "accepted": self.heard.accepted,
+            "outcome": self.outcome,
+            "request": self.request,
+            "timings_ms": self.timings_ms,
+        }
+
+
+class Speaker:
+    """Replies spoken with espeak-ng (or another command reading text on stdin), in the
+    background so that "stop" can cut them short."""
+
+    def __init__(self, command: list[str] | None = None) -> None:
+        binary = shutil.which("espeak-ng")
+        self.command = command or ([binary, "--stdin"] if binary else None)
+        self._process: subprocess.Popen[bytes] | None = None
+        self._lock = threading.Lock()
+        self.finished_at = 0.0
+
+    @property
+    def speaking(self) -> bool:
+        with self._lock:
+            return self._process is not None and self._process.poll() is None
+
+    def say(self, text: str) -> None:
+        if not self.command or not text:
+            return
+        with self._lock:
+            self._process = subprocess.Popen(
+                self.command,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            process = self._process
+        assert process.stdin is not None
+        process.stdin.write(text.encode("utf-8"))
+        process.stdin.close()
+        threading.Thread(target=self._wait, args=(process,), daemon=True).start()
+
+    def _wait(self, process: subprocess.Popen[bytes]) -> None:
+        process.wait()
+        self.finished_at = time.monotonic()
+
+    def stop(self) -> None:
+        with self._lock:
+            if self._process is not None and self._process.poll() is None:
+                self._process.terminate()
+
+
+class VoiceSession:
+    def __init__(
+        self,
+        recognizer: Recognizer,
+        registry: Registry,
+        ask: Callable[[str, str | None], Response | None],
+        settings: VoiceSettings | None = None,
+        speaker: Speaker | None = None,
+    ) -> None:
+        self.recognizer = recognizer
+        self.registry = registry
+        self.ask = ask
+        self.settings = settings or VoiceSettings()
+        self.speaker = speaker
+        self._grammar_version = -2
+        self._awake_until = 0.0
+        self.endpointer = Endpointer()
+        self._listening = False
+
+    def refresh_grammar(self) -> None:
+        """Rebuild the recognizer's grammar when the registry has changed."""
+        version = self.registry.version
+        if version == self._grammar_version:
+            return
+        grammar = build_grammar(
+            self.registry.entities(), self.settings.wake or "", self.recognizer.knows, version
+        )
+        self.recognizer.use_grammar(grammar)
+        self._grammar_version = version
+        log.info("voice grammar rebuilt: %d names", sum(len(v) for v in grammar.names.values()))
+
+    def feed(self, frame: np.ndarray) -> Turn | None:
+        """One 30 ms frame of live audio; a turn when it ended an utterance. Speech is
+        decoded while it is spoken."""
+        audio, utterance = self.endpointer.feed(frame)
+        if audio is not None:
+            if not self._listening:
+                self.refresh_grammar()
+                self.recognizer.begin()
+                self._listening = True
+            self.recognizer.feed(audio)
+        if utterance is None:
+            return None
+        return self._end(utterance)
+
+    def flush(self) -> Turn | None:
+        """The end of the audio: the utterance in progress, if any."""
+        utterance = self.endpointer.flush()
+        return self._end(utterance) if utterance is not None else None
+
+    def handle(self, utterance: Utterance) -> Turn:
+        """A whole utterance at once (from a file already cut)."""
+        self.refresh_grammar()
+        self.recognizer.begin()
+        self.recognizer.feed(utterance.samples)
+        self._listening = True
+        return self._end(utterance)
+
+    def _end(self, utterance: Utterance) -> Turn:
+        started = time.perf_counter()
+        heard = self.recognizer.finish()
+        self._listening = False
+        timings = {
+            "recognize": round(heard.seconds * 1000, 1),
+            "final_decode": round((time.perf_counter() - started) * 1000, 1),
+        }
+        text = heard.text
+        now = time.monotonic()
+        if self.speaker is not None and self.speaker.speaking:
+            if self.settings.stop_word in text.split():
+                self.speaker.stop()
+                return Turn(heard, "stopped", timings_ms=timings)
+            return Turn(heard, "ignored", timings_ms=timings)
+        if self.speaker is not None and now - self.speaker.finished_at < self.settings.refractory_s:
+            return Turn(heard, "ignored", timings_ms=timings)
+        if not text:
+            return Turn(heard, "silence", timings_ms=timings)
+        if not heard.accepted:
+            return Turn(heard, "rejected", timings_ms=timings)
+        wake = spoken(self.settings.wake) if self.settings.wake else ""
+        if wake:
+            if text == wake or text.startswith(wake + " "):
+                text = text[len(wake) :].strip()
+                if not text:
+                    self._awake_until = now + self.settings.listen_after_wake_s
+                    return Turn(heard, "wake", timings_ms=timings)
+            elif now >= self._awake_until:
+                return Turn(heard, "not_addressed", timings_ms=timings)
+        self._awake_until = 0.0
+        request = words_to_digits(text)
+        started = time.perf_counter()
+        response = self.ask(request, self.settings.area)
+        timings["agent"] = round((time.perf_counter() - started) * 1000, 1)
+        if response is not None and self.speaker is not None:
+            self.speaker.say(response.text)
+        return Turn(heard, "request", request, response, timings)

