@@ -61,7 +61,15 @@ def main(argv: list[str] | None = None) -> int:
             return _generate(args)
         if args.command == "bench":
             return _bench(args)
-        if args.command in ("run", "config", "try", "latency", "listen", "satellite"):
+        if args.command in (
+            "run",
+            "config",
+            "try",
+            "latency",
+            "listen",
+            "satellite",
+            "voice-bench",
+        ):
             return run_service_command(args)
         return run_agent_command(args)
     except BundleError as exc:

@@ -67,19 +67,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    if args.command in ("listen", "satellite"):
-        from edge_agent.voice import listen
-
-        try:
-            config = load_config(args.config, overrides=_overrides(args))
-        except ConfigError as error:
-            print(f"error: invalid config: {error}", file=sys.stderr)
-            return 2
-        return (
-            listen.listen(args, config)
-            if args.command == "listen"
-            else listen.satellite(args, config)
-        )
+    if args.command in ("listen", "satellite", "voice-bench"):
+        return _voice_command(args)
     if args.command == "try":
         from edge_agent.playground import run as play
 
@@ -104,6 +93,23 @@ def run_command(args: argparse.Namespace) -> int:
               f"bundle {config.model.bundle}")  # fmt: skip
         return 0
     return serve(config)
+
+
+def _voice_command(args: argparse.Namespace) -> int:
+    if args.command == "voice-bench":
+        from edge_agent.voice.bench import run as voice_bench
+
+        return voice_bench(args.bundle)
+    from edge_agent.voice import listen
+
+    try:
+        config = load_config(args.config, overrides=_overrides(args))
+    except ConfigError as error:
+        print(f"error: invalid config: {error}", file=sys.stderr)
+        return 2
+    return (
+        listen.listen(args, config) if args.command == "listen" else listen.satellite(args, config)
+    )
 
 
 def build_registry(config: Config) -> Registry:
@@ -182,9 +188,16 @@ def serve(config: Config) -> int:
 
     async def main() -> int:
         pinger = asyncio.create_task(watchdog.run(notifier)) if watchdog else None
+        stop_voice = None
+        if config.voice.enabled:
+            from edge_agent.voice.satellite import start_beside_daemon
+
+            stop_voice = start_beside_daemon(config)
         try:
             return await daemon.run()
         finally:
+            if stop_voice is not None:
+                stop_voice()
             if pinger is not None:
                 pinger.cancel()
 

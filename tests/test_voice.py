@@ -15,7 +15,6 @@ from typing import Any
 import mqtt_broker
 import numpy as np
 import pytest
-from speech import require, synthesize, write_wav
 
 from edge_agent.demo.fixtures import demo_registry
 from edge_agent.devices.registry import Registry
@@ -24,6 +23,14 @@ from edge_agent.messages import Response
 from edge_agent.voice.audio import frames, read_wav
 from edge_agent.voice.phrases import build_grammar, number_words, spoken, words_to_digits
 from edge_agent.voice.session import Turn, VoiceSession, VoiceSettings
+from edge_agent.voice.synth import have, synthesize, write_wav
+
+
+def require(*engines: str) -> None:
+    missing = [e for e in engines if not have(e)]
+    if missing:
+        pytest.skip(f"not installed: {', '.join(missing)} (the set-up installs them)")
+
 
 pytest.importorskip("pocketsphinx")
 pytest.importorskip("webrtcvad")
@@ -93,46 +100,7 @@ def test_the_grammar_follows_the_registry() -> None:
 
 # --- real speech ---------------------------------------------------------------------------
 
-VOICES = (("espeak-ng", "en-us"), ("flite", "slt"), ("espeak-ng", "en-gb"), ("flite", "kal"))
-NOISE = (0.002, 0.01)
-
-
-def demo_commands() -> list[str]:
-    """Commands for the demo home made from its registry, one per thing each device can do."""
-    commands = []
-    for number, entity in enumerate(sorted(demo_registry().entities(), key=lambda e: e.id)):
-        name = spoken(entity.name)
-        if entity.supports("set_brightness"):
-            commands.append(f"dim the {name} to {number_words(10 + 7 * number % 90)} percent")
-        if entity.supports("turn_on"):
-            commands.append(f"turn {'on' if number % 2 else 'off'} the {name}")
-        if entity.supports("set_temperature"):
-            commands.append(f"set the {name} to {number_words(17 + number % 8)} degrees")
-        if entity.supports("open"):
-            commands.append(f"close the {name}")
-        if entity.supports("lock"):
-            commands.append(f"lock the {name}")
-        if entity.supports("activate"):
-            commands.append(f"activate {name}")
-        if entity.domain in ("switch", "light") and number % 3 == 0:
-            commands.append(f"is the {name} on")
-    return commands
-
-
-UNRELATED = (
-    "remind me to buy milk",
-    "what is the capital of peru",
-    "play some jazz in the kitchen",
-    "tell me a joke about penguins",
-    "how long does it take to boil an egg",
-    "call my sister tomorrow morning",
-    "the kids are finally asleep",
-    "set a timer for ten minutes",
-    "who won the football game last night",
-    "order more coffee beans",
-    "what time is it in tokyo",
-    "I think it will rain today",
-)
+from edge_agent.voice.bench import NOISE, UNRELATED, VOICES, demo_commands  # noqa: E402
 
 
 def _content(text: str) -> str:

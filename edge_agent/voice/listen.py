@@ -29,6 +29,11 @@ def add_commands(commands: Any) -> None:
     listen.add_argument("--demo", action="store_true", help="use the demo home's devices")
     listen.add_argument("--no-wake", action="store_true", help="no wake phrase needed")
 
+    bench = commands.add_parser(
+        "voice-bench", help="benchmark the voice path on synthesized speech with the real model"
+    )
+    bench.add_argument("--bundle", type=Path, default=Path("bundles/default-int8"))
+
     satellite = commands.add_parser(
         "satellite", help="a microphone in front of an agent, over MQTT"
     )

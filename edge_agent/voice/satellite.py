@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -195,3 +195,35 @@ def microphone_frames(
             if stop.is_set():
                 return
             yield frame
+
+
+def start_beside_daemon(config: Config) -> Callable[[], None]:
+    """The satellite for ``edge-agent run`` with ``[voice] enabled``, in its own thread;
+    returns the function that stops it. A missing sound card or recognizer is logged and
+    leaves the daemon serving MQTT."""
+    from edge_agent.service import build_registry
+
+    stop = threading.Event()
+
+    def run() -> None:
+        try:
+            node = VoiceSatellite(config, build_registry(config))
+        except (ImportError, OSError, ValueError) as error:
+            log.error("voice disabled: %s", error)
+            return
+        node.start()
+        try:
+            node.listen(microphone_frames(config.voice.device, stop), stop)
+        except Exception as error:  # the sound card went away, PortAudio failed...
+            log.error("voice stopped: %s", error)
+        finally:
+            node.stop()
+
+    thread = threading.Thread(target=run, name="edge-agent-voice", daemon=True)
+    thread.start()
+
+    def halt() -> None:
+        stop.set()
+        thread.join(3)
+
+    return halt

@@ -119,6 +119,8 @@ class VoiceSession:
         self._awake_until = 0.0
         self.endpointer = Endpointer()
         self._listening = False
+        self.last_hangover_s = 0.0
+        """How long after its last voiced frame the last utterance was cut (for figures)."""
 
     def refresh_grammar(self) -> None:
         """Rebuild the recognizer's grammar when the registry has changed."""
@@ -163,6 +165,7 @@ class VoiceSession:
         started = time.perf_counter()
         heard = self.recognizer.finish()
         self._listening = False
+        self.last_hangover_s = utterance.detected_s - utterance.speech_ended_s
         timings = {
             "recognize": round(heard.seconds * 1000, 1),
             "final_decode": round((time.perf_counter() - started) * 1000, 1),

@@ -38,6 +38,7 @@ class Endpointer:
         self._vad = webrtcvad.Vad(aggressiveness)
         self._start_frames = start_frames
         self._end_frames = max(1, round(end_silence_s / FRAME_S))
+        self.hangover_s = self._end_frames * FRAME_S
         self._max_frames = round(max_utterance_s / FRAME_S)
         keep = max(start_frames, round(preroll_s / FRAME_S))
         self._recent: deque[tuple[np.ndarray, bool]] = deque(maxlen=keep)

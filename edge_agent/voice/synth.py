@@ -1,4 +1,5 @@
-"""Real speech for the voice tests: espeak-ng and flite, resampled to 16 kHz, a little noise.
+"""Synthetic speech for the voice tests and benchmark: espeak-ng and flite, resampled to
+16 kHz, with a little noise.
 
 Pure digital silence upsets recognizers and detectors tuned for microphones, so every
 clip gets background noise at a stated level and some silence around the words.
@@ -12,7 +13,6 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from edge_agent.voice.audio import read_wav
 
@@ -21,12 +21,6 @@ ENGINES = ("espeak-ng", "flite")
 
 def have(engine: str) -> bool:
     return shutil.which(engine) is not None
-
-
-def require(*engines: str) -> None:
-    missing = [e for e in engines if not have(e)]
-    if missing:
-        pytest.skip(f"not installed: {', '.join(missing)} (the set-up installs them)")
 
 
 def synthesize(

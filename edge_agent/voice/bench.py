@@ -1,0 +1,165 @@
+"""``edge-agent voice-bench``: the voice path on synthesized speech, with the real model.
+
+Commands made from the demo home's registry (every thing each device can do), spoken by
+four voices of two synthesizers at two noise levels, and unrelated sentences; each is run
+through the whole path (end of utterance, wake phrase, recognizer, planner with the
+bundle) and the figures printed: share of commands that reached the agent word for word
+and share of unrelated speech refused, recognizer real-time factor, latency from the end
+of speech to the command, and peak RSS.
+"""
+
+from __future__ import annotations
+
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from edge_agent.demo.fixtures import demo_registry
+from edge_agent.voice.phrases import number_words, spoken, words_to_digits
+
+VOICES = (("espeak-ng", "en-us"), ("flite", "slt"), ("espeak-ng", "en-gb"), ("flite", "kal"))
+NOISE = (0.002, 0.01)
+
+
+def demo_commands() -> list[str]:
+    """Commands for the demo home made from its registry, one per thing each device can do."""
+    commands = []
+    for number, entity in enumerate(sorted(demo_registry().entities(), key=lambda e: e.id)):
+        name = spoken(entity.name)
+        if entity.supports("set_brightness"):
+            commands.append(f"dim the {name} to {number_words(10 + 7 * number % 90)} percent")
+        if entity.supports("turn_on"):
+            commands.append(f"turn {'on' if number % 2 else 'off'} the {name}")
+        if entity.supports("set_temperature"):
+            commands.append(f"set the {name} to {number_words(17 + number % 8)} degrees")
+        if entity.supports("open"):
+            commands.append(f"close the {name}")
+        if entity.supports("lock"):
+            commands.append(f"lock the {name}")
+        if entity.supports("activate"):
+            commands.append(f"activate {name}")
+        if entity.domain in ("switch", "light") and number % 3 == 0:
+            commands.append(f"is the {name} on")
+    return commands
+
+
+UNRELATED = (
+    "remind me to buy milk",
+    "what is the capital of peru",
+    "play some jazz in the kitchen",
+    "tell me a joke about penguins",
+    "how long does it take to boil an egg",
+    "call my sister tomorrow morning",
+    "the kids are finally asleep",
+    "set a timer for ten minutes",
+    "who won the football game last night",
+    "order more coffee beans",
+    "what time is it in tokyo",
+    "I think it will rain today",
+)
+
+
+WAKE = "hey computer"
+
+
+def _content(text: str) -> str:
+    return " ".join(w for w in text.split() if w not in ("the", "please"))
+
+
+class _Bench:
+    def __init__(self, bundle: Path) -> None:
+        from edge_agent.agent.evaluate import EVAL_POLICY
+        from edge_agent.agent.planner import Planner
+        from edge_agent.agent.policy import Policy
+        from edge_agent.llm.bundle import open_bundle
+        from edge_agent.llm.structured import JsonModel
+        from edge_agent.llm.text import TextModel
+        from edge_agent.voice.recognizers import PocketsphinxRecognizer
+        from edge_agent.voice.session import VoiceSession, VoiceSettings
+
+        registry = demo_registry()
+        opened = open_bundle(bundle)
+        model = JsonModel(TextModel.load(opened))
+        self.planner = Planner(model, registry, Policy(EVAL_POLICY),
+                               prompt_style=opened.manifest.planner_prompt)  # fmt: skip
+        model.warm_up(self.planner.prefix)
+        self.asked: list[tuple[str, float]] = []
+        self.session = VoiceSession(PocketsphinxRecognizer(), registry, self._ask,
+                                    VoiceSettings(wake=WAKE))  # fmt: skip
+        self.session.refresh_grammar()
+        self.latencies: list[tuple[float, float]] = []
+        self.audio_s = self.decode_s = 0.0
+
+    def _ask(self, text: str, area: str | None) -> Any:
+        from edge_agent.messages import Context, Request
+
+        response = self.planner.handle(Request(text=text, context=Context(area=area)))
+        self.asked.append((text, time.perf_counter()))
+        return response
+
+    def listen(self, text: str, engine: str, voice: str, noise: float, seed: int) -> list[str]:
+        """Feeds the clip frame by frame as if live; returns the requests the agent got."""
+        from edge_agent.voice.audio import frames
+        from edge_agent.voice.recognizers import SAMPLE_RATE
+        from edge_agent.voice.synth import synthesize
+
+        audio = synthesize(text, engine=engine, voice=voice, noise=noise, seed=seed)
+        self.asked.clear()
+        for frame in frames(audio):
+            started = time.perf_counter()
+            turn = self.session.feed(frame)
+            if turn is None:
+                continue
+            self.decode_s += turn.heard.seconds
+            if turn.outcome == "request" and self.asked:
+                done = self.asked[-1][1]
+                # Live, the last voiced frame came `hangover` before the frame that
+                # ended the utterance, which arrives in real time.
+                hangover = self.session.last_hangover_s
+                self.latencies.append((done - started + hangover, done - started))
+        self.session.flush()
+        self.audio_s += len(audio) / SAMPLE_RATE
+        return [text for text, _ in self.asked]
+
+
+def _p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+
+
+def run(bundle: Path) -> int:
+    bench = _Bench(bundle)
+    commands = demo_commands()
+    total = max(40, len(commands))
+    right = 0
+    for index in range(total):
+        command = commands[index % len(commands)]
+        engine, voice = VOICES[index % len(VOICES)]
+        asked = bench.listen(f"{WAKE} {command}", engine, voice,
+                             NOISE[index // len(VOICES) % 2], index)  # fmt: skip
+        right += [_content(a) for a in asked] == [_content(words_to_digits(command))]
+        print(f"\r{index + 1}/{total} commands", end="", file=sys.stderr, flush=True)
+    refused = 0
+    for index, sentence in enumerate(UNRELATED):
+        engine, voice = VOICES[index % len(VOICES)]
+        for text in (sentence, f"{WAKE} {sentence}"):
+            refused += not bench.listen(text, engine, voice, NOISE[0], 100 + index)
+    print(file=sys.stderr)
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    from_speech = [t * 1000 for t, _ in bench.latencies]
+    from_end = [t * 1000 for _, t in bench.latencies]
+    hangover_ms = bench.session.endpointer.hangover_s * 1000
+    unrelated = 2 * len(UNRELATED)
+    print(f"commands heard word for word: {right}/{total} ({right / total:.1%})")
+    print(f"unrelated speech refused:     {refused}/{unrelated} ({refused / unrelated:.1%})")
+    print(f"recognizer real-time factor:  {bench.decode_s / bench.audio_s:.3f}")
+    print(f"end of speech -> command:     p50 {statistics.median(from_speech):.0f} ms, "
+          f"p95 {_p95(from_speech):.0f} ms (with {hangover_ms:.0f} ms of silence to end "
+          "the utterance)")  # fmt: skip
+    print(f"end of utterance -> command:  p50 {statistics.median(from_end):.0f} ms, "
+          f"p95 {_p95(from_end):.0f} ms (last decoding step + planner)")  # fmt: skip
+    print(f"peak RSS (planner, recognizer, voice): {rss_mb:.0f} MB")
+    return 0
