@@ -12,6 +12,8 @@ from edge_agent.agent_cli import run as run_agent_command
 from edge_agent.llm.bundle import BundleError, open_bundle
 from edge_agent.llm.onnx_lm import SessionSettings
 from edge_agent.logs import setup_logging
+from edge_agent.model_store import add_commands as add_model_commands
+from edge_agent.model_store import run_command as run_model_command
 from edge_agent.paths import source_cache_dir
 from edge_agent.service import add_commands as add_service_commands
 from edge_agent.service import run_command as run_service_command
@@ -50,6 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     add_commands(commands)
     add_service_commands(commands)
     add_voice_commands(commands)
+    add_model_commands(commands)
     return parser
 
 
@@ -61,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
             return _generate(args)
         if args.command == "bench":
             return _bench(args)
+        if args.command == "model":
+            return run_model_command(args)
         if args.command in (
             "run",
             "config",

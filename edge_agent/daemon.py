@@ -111,6 +111,9 @@ class Daemon:
         """Refusals dropped unsent because the outgoing queue was full."""
         self._unanswered_logged = 0.0
         self._stop = asyncio.Event()
+        self._reload_wanted = False
+        self.reloads = 0
+        """Handlers loaded again on request (SIGHUP) and taken into use."""
 
     @property
     def request_topic(self) -> str:
@@ -121,11 +124,18 @@ class Daemon:
     def stop(self) -> None:
         self._stop.set()
 
+    def reload(self) -> None:
+        """Load the model again (``current`` may point at a new bundle) before the next
+        request; the old one keeps serving if the new one does not load."""
+        self._reload_wanted = True
+
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread
                 loop.add_signal_handler(sig, self.stop)
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signal.SIGHUP, self.reload)
         events: asyncio.Queue[Inbound | Connected | Disconnected] = asyncio.Queue()
         self._queue: asyncio.Queue[_Job] = asyncio.Queue(maxsize=self.settings.queue_size)
         self.link = MqttLink(
@@ -243,8 +253,12 @@ class Daemon:
                 job = await asyncio.wait_for(self._queue.get(), timeout=1.0)
             except TimeoutError:
                 self._beat()  # idle, not hung
+                if self._reload_wanted:
+                    handler = await self._reloaded(handler, executor)
                 continue
             self._beat()
+            if self._reload_wanted:
+                handler = await self._reloaded(handler, executor)
             await self._wait_connected()
             await self._wait_for_room()
             waited = time.monotonic() - job.received
@@ -260,6 +274,20 @@ class Daemon:
             response.timings_ms["queue"] = round(waited * 1000, 1)
             self._finish(job, response)
             self._beat()
+
+    async def _reloaded(self, handler: Handler, executor: ThreadPoolExecutor) -> Handler:
+        self._reload_wanted = False
+        self._notifier.status("reloading the model")
+        try:
+            new = await asyncio.get_running_loop().run_in_executor(executor, self._load_handler)
+        except Exception as error:  # a bad bundle must not take the service down
+            log.error("reload failed, keeping the model in use: %s", error)
+            self._notifier.status(f"reload failed: {error}")
+            return handler
+        self.reloads += 1
+        log.info("model reloaded")
+        self._notifier.status(f"serving {self.settings.base}/request")
+        return new
 
     def _finish(self, job: _Job, response: Response) -> None:
         started = time.perf_counter()

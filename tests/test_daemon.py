@@ -83,8 +83,8 @@ def start_daemon(broker: Broker) -> Iterator[Callable[..., Running]]:
         client_id = f"agent-{node}-{len(started)}"
         link = LinkSettings(host=broker.host, port=broker.port, client_id=client_id,
                             reconnect_min_s=1, reconnect_max_s=2)  # fmt: skip
-        daemon = Daemon(DaemonSettings(node_id=node, **settings), link, handler.registry,
-                        lambda: handler)  # fmt: skip
+        loader = settings.pop("loader", None) or (lambda: handler)
+        daemon = Daemon(DaemonSettings(node_id=node, **settings), link, handler.registry, loader)
         running = Running(daemon)
         running.thread.start()
         started.append(running)
@@ -356,3 +356,35 @@ def test_edge_agent_run_serves_and_stops_cleanly_on_sigterm(
         process.wait(5)
         assert process.stderr is not None
         process.stderr.close()
+
+
+def test_reload_takes_a_new_model_and_keeps_the_old_one_when_it_fails(
+    start_daemon: Callable[..., Running], mqtt_client: Callable[[str], MqttClient]
+) -> None:
+    """What SIGHUP (``systemctl reload``) does after ``edge-agent model install``."""
+    handlers = [CountingHandler(), CountingHandler()]
+    loads: list[int] = []
+
+    def load() -> CountingHandler:
+        loads.append(1)
+        if len(loads) == 3:
+            raise RuntimeError("the new bundle is broken")
+        return handlers[len(loads) - 1]
+
+    running = start_daemon(handlers[0], loader=load)
+    daemon = running.daemon
+    client = mqtt_client("tester").connect()
+    client.subscribe(f"{BASE}/response")
+
+    def ask(request_id: str) -> None:
+        client.publish(f"{BASE}/request", json.dumps({"id": request_id, "text": "light on"}))
+        wait_until(lambda: any(r.get("id") == request_id for r in responses(client)))
+
+    ask("before")
+    running.loop.call_soon_threadsafe(daemon.reload)
+    ask("after")
+    assert [len(h.calls) for h in handlers] == [1, 1] and daemon.reloads == 1
+    running.loop.call_soon_threadsafe(daemon.reload)
+    ask("after-broken")
+    assert len(loads) == 3 and daemon.reloads == 1
+    assert [len(h.calls) for h in handlers] == [1, 2]  # the working model kept serving
