@@ -44,29 +44,37 @@ cp -r deploy systemd "$ROOT/root/src/"
 rm -rf "$ROOT/root/bundle" && cp -r "$BUNDLE" "$ROOT/root/bundle"
 done_step
 
-mounts=(proc sys dev)
+mounts=(proc/cpuinfo proc sys dev)
 cleanup() { for m in "${mounts[@]}"; do umount -l "$ROOT/$m" 2>/dev/null || true; done; }
 trap cleanup EXIT
 mount -t proc proc "$ROOT/proc"
 mount --rbind /sys "$ROOT/sys"
 mount --rbind /dev "$ROOT/dev"
 cp /etc/resolv.conf "$ROOT/etc/resolv.conf"
+# qemu-user passes the host's /proc/cpuinfo through; onnxruntime's CPU detection finds no
+# ARM cores in an x86 one and crashes on import (SIGSEGV). Show it a Raspberry Pi 5's
+# (4x Cortex-A76); a real Pi has its own.
+cpuinfo="$ROOT/root/cpuinfo-pi5"
+: > "$cpuinfo"
+for core in 0 1 2 3; do
+    printf 'processor\t: %s\nBogoMIPS\t: 108.00\nFeatures\t: fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp cpuid asimdrdm lrcpc dcpop asimddp\nCPU implementer\t: 0x41\nCPU architecture: 8\nCPU variant\t: 0x4\nCPU part\t: 0xd0b\nCPU revision\t: 1\n\n' "$core" >> "$cpuinfo"
+done
+mount --bind "$cpuinfo" "$ROOT/proc/cpuinfo"
 
 step "install.sh inside the arm64 root (offline wheelhouse, voice extra, the bundle)"
 chroot "$ROOT" uname -m
-chroot "$ROOT" /root/src/deploy/install.sh --wheelhouse /root/src/wheelhouse --bundle /root/bundle
+chroot "$ROOT" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root \
+    /root/src/deploy/install.sh --wheelhouse /root/src/wheelhouse --bundle /root/bundle
 done_step
 
 step "install.sh again (idempotent: keeps config and model)"
-chroot "$ROOT" /root/src/deploy/install.sh --wheelhouse /root/src/wheelhouse
+chroot "$ROOT" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root \
+    /root/src/deploy/install.sh --wheelhouse /root/src/wheelhouse
 done_step
 
 step "smoke test: load the bundle and answer a request"
-chroot "$ROOT" /usr/local/bin/edge-agent ask --bundle /var/lib/edge-agent/models/current \
+chroot "$ROOT" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root /usr/local/bin/edge-agent ask --bundle /var/lib/edge-agent/models/current \
     "turn off the porch light"
 done_step
 
-step "32-bit refusal message (as install.sh would print it)"
-echo "(checked by the test suite with a fake armv7l uname)"
-done_step
 echo "arm64 proof: OK"
