@@ -96,3 +96,29 @@ def test_old_versions_beyond_keep_are_removed(
     assert store.history() == [v2] and not (store.root / v1).exists()
     with pytest.raises(InstallError, match="no earlier version"):
         rollback(store, reload=False)
+
+
+def test_install_from_a_url(tmp_path: Path, two_bundles: tuple[Path, Path]) -> None:
+    import functools
+    import http.server
+    import threading
+
+    first, _ = two_bundles
+    served = tmp_path / "served"
+    served.mkdir()
+    with tarfile.open(served / "bundle.tar.gz", "w:gz") as tar:
+        tar.add(first, arcname="bundle")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}"
+        store = Store(tmp_path / "models")
+        version = install(f"{url}/bundle.tar.gz", store, reload=False, self_test=False)
+        assert store.current_version() == version
+        with pytest.raises(InstallError, match="download failed"):
+            install(f"{url}/missing.tar.gz", store, reload=False, self_test=False)
+        assert store.current_version() == version
+    finally:
+        server.shutdown()
+        server.server_close()
