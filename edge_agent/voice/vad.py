@@ -29,7 +29,7 @@ class Endpointer:
         *,
         aggressiveness: int = 2,
         start_frames: int = 3,
-        end_silence_s: float = 0.4,
+        end_silence_s: float = 0.3,
         preroll_s: float = 0.3,
         max_utterance_s: float = 8.0,
     ) -> None:
