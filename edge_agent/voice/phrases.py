@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from edge_agent.devices.model import Entity
+from edge_agent.devices.model import Action, Entity
 
 log = logging.getLogger(__name__)
 
@@ -227,7 +227,7 @@ def _regex(template: str, rules: dict[str, str]) -> str:
 
 _TEMPLATE_WORDS = (*(re.sub(r"<\w+>|[\[\]()|]", " ", t) for t, _ in _TEMPLATES), "please")
 
-_RULE_ACTIONS: dict[str, tuple[str, ...]] = {
+_RULE_ACTIONS: dict[str, tuple[Action, ...]] = {
     "power": ("turn_on", "turn_off"),
     "dimmable": ("set_brightness",),
     "thermostat": ("set_temperature",),
@@ -258,7 +258,7 @@ def build_grammar(
     for entity in entities:
         said_names = [s for s in (usable(n) for n in (entity.name, *entity.aliases)) if s]
         for key, actions in _RULE_ACTIONS.items():
-            if any(entity.supports(action) for action in actions):  # type: ignore[arg-type]
+            if any(entity.supports(action) for action in actions):
                 names[key].update(said_names)
         if entity.domain == "button":
             names["button"].update(said_names)

@@ -22,6 +22,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from edge_agent.config import Config
+from edge_agent.devices.model import Entity
 from edge_agent.devices.registry import Registry
 from edge_agent.messages import Response
 from edge_agent.voice.recognizers import Recognizer, make_recognizer
@@ -42,7 +43,7 @@ class _LockedRegistry:
         with self._lock:
             return self._registry.version
 
-    def entities(self) -> list[Any]:
+    def entities(self) -> list[Entity]:
         with self._lock:
             return list(self._registry.entities())
 
@@ -77,7 +78,7 @@ class VoiceSatellite:
         speaker = Speaker(config.voice.speak_command) if config.voice.speak else None
         self.session = VoiceSession(
             recognizer or recognizer_for(config),
-            _LockedRegistry(registry, self._lock),  # type: ignore[arg-type]
+            _LockedRegistry(registry, self._lock),
             self._ask,
             voice_settings(config),
             speaker,

@@ -13,17 +13,27 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
-from edge_agent.devices.registry import Registry
+from edge_agent.devices.model import Entity
 from edge_agent.messages import Response
 from edge_agent.voice.phrases import build_grammar, spoken, words_to_digits
 from edge_agent.voice.recognizers import Heard, Recognizer
 from edge_agent.voice.vad import Endpointer, Utterance
 
 log = logging.getLogger(__name__)
+
+
+class DeviceSource(Protocol):
+    """What the session needs of the registry: its devices, and a version that changes
+    with them (the grammar is rebuilt when it does)."""
+
+    @property
+    def version(self) -> int: ...
+
+    def entities(self) -> list[Entity]: ...
 
 
 @dataclass
@@ -105,7 +115,7 @@ class VoiceSession:
     def __init__(
         self,
         recognizer: Recognizer,
-        registry: Registry,
+        registry: DeviceSource,
         ask: Callable[[str, str | None], Response | None],
         settings: VoiceSettings | None = None,
         speaker: Speaker | None = None,
