@@ -68,6 +68,12 @@ def test_train_merge_and_export(
     assert (adapter / "adapter_config.json").is_file()
     assert (adapter / "adapter_model.safetensors").stat().st_size < 2_000_000
 
+    # A second run continues from the adapter (--resume), as the committed one was trained.
+    resumed = tmp_path / "resumed"
+    again = TrainSettings(minutes=0.02, batch_size=4, eval_every=1, resume=adapter, seed=1)
+    summary = train(base, data / "train.json", data / "validation.json", resumed, again)
+    assert summary["resumed_from"] == str(adapter) and (resumed / "adapter_config.json").is_file()
+
     out = tmp_path / "bundle"
     build(base, out, QuantSettings(precision="int4", block_size=16), quiet=True, adapter=adapter)
     manifest = open_bundle(out).manifest
