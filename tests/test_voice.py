@@ -100,12 +100,7 @@ def test_the_grammar_follows_the_registry() -> None:
 
 # --- real speech ---------------------------------------------------------------------------
 
-from edge_agent.voice.bench import NOISE, UNRELATED, VOICES, demo_commands  # noqa: E402
-
-
-def _content(text: str) -> str:
-    """A request without the words that do not change it ("the", "please")."""
-    return " ".join(w for w in text.split() if w not in ("the", "please"))
+from edge_agent.voice.bench import NOISE, UNRELATED, VOICES, demo_commands, request_content  # noqa: E402
 
 
 def run_session(session: VoiceSession, samples: np.ndarray) -> list[Turn]:
@@ -150,7 +145,7 @@ def test_synthesized_commands_reach_the_agent_word_for_word(
         )
         asked.clear()
         run_session(session, audio)
-        if [_content(a) for a in asked] == [_content(words_to_digits(command))]:
+        if [request_content(a) for a in asked] == [request_content(words_to_digits(command))]:
             right += 1
         else:
             wrong.append((command, engine, voice, list(asked)))

@@ -65,7 +65,8 @@ UNRELATED = (
 WAKE = "hey computer"
 
 
-def _content(text: str) -> str:
+def request_content(text: str) -> str:
+    """A request without the words that do not change it ("the", "please")."""
     return " ".join(w for w in text.split() if w not in ("the", "please"))
 
 
@@ -140,7 +141,8 @@ def run(bundle: Path) -> int:
         engine, voice = VOICES[index % len(VOICES)]
         asked = bench.listen(f"{WAKE} {command}", engine, voice,
                              NOISE[index // len(VOICES) % 2], index)  # fmt: skip
-        right += [_content(a) for a in asked] == [_content(words_to_digits(command))]
+        said = [request_content(a) for a in asked]
+        right += said == [request_content(words_to_digits(command))]
         print(f"\r{index + 1}/{total} commands", end="", file=sys.stderr, flush=True)
     refused = 0
     for index, sentence in enumerate(UNRELATED):

@@ -97,7 +97,6 @@ class VoiceSatellite:
             )
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
-        self.turns: list[Turn] = []
 
     # -- MQTT (paho's thread) -------------------------------------------------------------
 
@@ -177,8 +176,6 @@ class VoiceSatellite:
     def _publish(self, turn: Turn | None) -> None:
         if turn is None or turn.outcome == "silence":
             return
-        self.turns.append(turn)
-        del self.turns[:-100]
         summary = turn.summary()
         if turn.response is not None:
             summary["reply"] = turn.response.text

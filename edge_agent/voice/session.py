@@ -163,14 +163,6 @@ class VoiceSession:
         utterance = self.endpointer.flush()
         return self._end(utterance) if utterance is not None else None
 
-    def handle(self, utterance: Utterance) -> Turn:
-        """A whole utterance at once (from a file already cut)."""
-        self.refresh_grammar()
-        self.recognizer.begin()
-        self.recognizer.feed(utterance.samples)
-        self._listening = True
-        return self._end(utterance)
-
     def _end(self, utterance: Utterance) -> Turn:
         started = time.perf_counter()
         heard = self.recognizer.finish()

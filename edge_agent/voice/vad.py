@@ -47,10 +47,6 @@ class Endpointer:
         self._frames_seen = 0
         self._last_voiced = 0
 
-    @property
-    def in_speech(self) -> bool:
-        return bool(self._speech)
-
     def feed(self, frame: np.ndarray) -> tuple[np.ndarray | None, Utterance | None]:
         """One 30 ms int16 frame. Returns the audio that became part of an utterance with
         this frame (the pre-roll and the frame when speech starts, the frame during speech;
