@@ -100,18 +100,31 @@ class PocketsphinxRecognizer:
         if self._grammar is None:
             return Heard(text, bool(text), self._spent + time.perf_counter() - started)
         accepted = bool(text) and self._grammar.matches(text)
+        if not (accepted and text.startswith(self._grammar.wake)):
+            # Live decoding normalizes the audio with a running cepstral mean that lags
+            # behind a new voice or room; the whole utterance at once uses its own mean.
+            # Worth its cost (a second decode) only when the live pass found no addressed
+            # command.
+            again = self._decode_whole("home")
+            if again and self._grammar.matches(again) and not accepted:
+                text, accepted = again, True
+            elif again.startswith(self._grammar.wake) and self._grammar.matches(again):
+                text = again
         if not accepted and self._open:
-            self._decoder.activate_search("_default")  # the wheel's open language model
-            try:
-                self._decoder.start_utt()
-                self._decoder.process_raw(np.concatenate(self._audio).tobytes(), False, True)
-                self._decoder.end_utt()
-                hypothesis = self._decoder.hyp()
-                text = " ".join(hypothesis.hypstr.split()) if hypothesis is not None else ""
-            finally:
-                self._decoder.activate_search("home")
+            text = self._decode_whole("_default")  # the wheel's open language model
             accepted = bool(text)
         return Heard(text, accepted, self._spent + time.perf_counter() - started)
+
+    def _decode_whole(self, search: str) -> str:
+        self._decoder.activate_search(search)
+        try:
+            self._decoder.start_utt()
+            self._decoder.process_raw(np.concatenate(self._audio).tobytes(), False, True)
+            self._decoder.end_utt()
+            hypothesis = self._decoder.hyp()
+            return " ".join(hypothesis.hypstr.split()) if hypothesis is not None else ""
+        finally:
+            self._decoder.activate_search("home")
 
 
 class VoskRecognizer:
