@@ -99,7 +99,7 @@ def _voice_command(args: argparse.Namespace) -> int:
     if args.command == "voice-bench":
         from edge_agent.voice.bench import run as voice_bench
 
-        return voice_bench(args.bundle)
+        return voice_bench(args.bundle, shortcut=not args.model_only)
     from edge_agent.voice import listen
 
     try:
@@ -143,8 +143,11 @@ def load_planner(config: Config, registry: Registry) -> Handler:
 
     bundle = open_bundle(config.model.bundle, verify=config.model.verify)
     model = JsonModel(TextModel.load(bundle, config.model.session_settings()))
+    from edge_agent.voice.spoken_intent import SpokenCommands
+
     planner = Planner(model, registry, Policy(config.policy), candidates=config.agent.candidates,
-                      prompt_style=bundle.manifest.planner_prompt)  # fmt: skip
+                      prompt_style=bundle.manifest.planner_prompt,
+                      spoken=SpokenCommands(registry.entities))  # fmt: skip
     model.warm_up(planner.prefix)
     log.info("model %s loaded; prompt prefix cached", bundle.manifest.name)
     return planner

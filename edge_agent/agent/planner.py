@@ -44,6 +44,19 @@ _YES = re.compile(r"^\s*(yes|yeah|yep|confirm(ed)?|do it|go ahead|ok(ay)?|sure)\
 _NO = re.compile(r"^\s*(no|nope|cancel|stop|don'?t|never ?mind)\b", re.I)
 
 
+class Shortcut(Protocol):
+    """An intent found without the model, with the devices and groups it names."""
+
+    @property
+    def intent(self) -> Intent: ...
+
+    @property
+    def candidates(self) -> list[Entity]: ...
+
+    @property
+    def groups(self) -> list[Group]: ...
+
+
 class IntentModel(Protocol):
     def complete_json(self, prefix: str, request: str, grammar: str) -> str:
         """JSON text matching ``grammar`` (llguidance Lark), continuing ``prefix + request``."""
@@ -74,6 +87,7 @@ class Planner:
         candidates: int = 8,
         clock: Callable[[], float] = time.monotonic,
         prompt_style: prompt.PromptStyle = "few-shot",
+        spoken: Callable[[str, str | None], Shortcut | None] | None = None,
     ) -> None:
         self.model = model
         self.registry = registry
@@ -82,6 +96,8 @@ class Planner:
         self._clock = clock
         self._pending: dict[str, _Pending] = {}
         self.prefix = prompt.prefix(prompt_style)
+        self.spoken = spoken
+        """Reads requests from a voice satellite's grammar recognizer without the model."""
 
     def handle(self, request: Request) -> Response:
         try:
@@ -108,6 +124,12 @@ class Planner:
         if not self.registry.entities():
             return _error("no_devices", "I don't know any devices yet.")
         started = time.perf_counter()
+        if self.spoken is not None and source.startswith("voice"):
+            shortcut = self.spoken(text, request.context.area)
+            if shortcut is not None:
+                response = self._act(shortcut.intent, shortcut.candidates, shortcut.groups, source)
+                response.timings_ms["spoken"] = round((time.perf_counter() - started) * 1000, 1)
+                return response
         prepared = self.prepare(text, request.context.area)
         planned = time.perf_counter()
         intent = self._decide(prepared)

@@ -3,8 +3,9 @@
 Commands made from the demo home's registry (every thing each device can do), spoken by
 four voices of two synthesizers at two noise levels, and unrelated sentences; each is run
 through the whole path (end of utterance, wake phrase, recognizer, planner with the
-bundle) and the figures printed: share of commands that reached the agent word for word
-and share of unrelated speech refused, recognizer real-time factor, latency from the end
+bundle; commands the grammar recognizer heard are read without the model unless
+``--model-only``) and the figures printed: share of commands that reached the agent word
+for word and share of unrelated speech refused, recognizer real-time factor, latency from the end
 of speech to the command, and peak RSS.
 """
 
@@ -71,7 +72,7 @@ def request_content(text: str) -> str:
 
 
 class _Bench:
-    def __init__(self, bundle: Path) -> None:
+    def __init__(self, bundle: Path, shortcut: bool) -> None:
         from edge_agent.agent.evaluate import EVAL_POLICY
         from edge_agent.agent.planner import Planner
         from edge_agent.agent.policy import Policy
@@ -80,12 +81,16 @@ class _Bench:
         from edge_agent.llm.text import TextModel
         from edge_agent.voice.recognizers import PocketsphinxRecognizer
         from edge_agent.voice.session import VoiceSession, VoiceSettings
+        from edge_agent.voice.spoken_intent import SpokenCommands
 
         registry = demo_registry()
         opened = open_bundle(bundle)
         model = JsonModel(TextModel.load(opened))
-        self.planner = Planner(model, registry, Policy(EVAL_POLICY),
-                               prompt_style=opened.manifest.planner_prompt)  # fmt: skip
+        spoken = SpokenCommands(registry.entities) if shortcut else None
+        style = opened.manifest.planner_prompt
+        self.planner = Planner(
+            model, registry, Policy(EVAL_POLICY), prompt_style=style, spoken=spoken
+        )
         model.warm_up(self.planner.prefix)
         self.asked: list[tuple[str, float]] = []
         self.session = VoiceSession(PocketsphinxRecognizer(), registry, self._ask,
@@ -93,11 +98,14 @@ class _Bench:
         self.session.refresh_grammar()
         self.latencies: list[tuple[float, float]] = []
         self.audio_s = self.decode_s = 0.0
+        self.read_directly = 0
 
     def _ask(self, text: str, area: str | None) -> Any:
         from edge_agent.messages import Context, Request
 
-        response = self.planner.handle(Request(text=text, context=Context(area=area)))
+        response = self.planner.handle(
+            Request(text=text, context=Context(area=area, source="voice:bench"))
+        )
         self.asked.append((text, time.perf_counter()))
         return response
 
@@ -121,6 +129,8 @@ class _Bench:
                 # ended the utterance, which arrives in real time.
                 hangover = self.session.last_hangover_s
                 self.latencies.append((done - started + hangover, done - started))
+                if turn.response is not None:
+                    self.read_directly += "spoken" in turn.response.timings_ms
         self.session.flush()
         self.audio_s += len(audio) / SAMPLE_RATE
         return [text for text, _ in self.asked]
@@ -131,8 +141,8 @@ def _p95(values: list[float]) -> float:
     return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
 
 
-def run(bundle: Path) -> int:
-    bench = _Bench(bundle)
+def run(bundle: Path, shortcut: bool = True) -> int:
+    bench = _Bench(bundle, shortcut)
     commands = demo_commands()
     total = max(40, len(commands))
     right = 0
@@ -163,5 +173,6 @@ def run(bundle: Path) -> int:
           "the utterance)")  # fmt: skip
     print(f"end of utterance -> command:  p50 {statistics.median(from_end):.0f} ms, "
           f"p95 {_p95(from_end):.0f} ms (last decoding step + planner)")  # fmt: skip
+    print(f"requests read without the model: {bench.read_directly} of {len(bench.latencies)}")
     print(f"peak RSS (planner, recognizer, voice): {rss_mb:.0f} MB")
     return 0

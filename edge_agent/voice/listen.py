@@ -33,6 +33,11 @@ def add_commands(commands: Any) -> None:
         "voice-bench", help="benchmark the voice path on synthesized speech with the real model"
     )
     bench.add_argument("--bundle", type=Path, default=Path("bundles/default-int8"))
+    bench.add_argument(
+        "--model-only",
+        action="store_true",
+        help="send every request to the model (no direct reading of grammar commands)",
+    )
 
     satellite = commands.add_parser(
         "satellite", help="a microphone in front of an agent, over MQTT"
