@@ -71,6 +71,28 @@ def test_int4_quantizes_every_linear_and_the_embedding(
 
 
 @pytest.mark.parametrize("model_type", ["llama", "gemma"])
+def test_int4_can_keep_the_head_and_the_embedding_at_int8(
+    model_type: str, tmp_path: Path, tiny_checkpoint: Callable[[str], Path]
+) -> None:
+    from edge_agent_export.build import build
+    from edge_agent_export.quantize import QuantSettings
+
+    out = tmp_path / "b"
+    settings = QuantSettings(precision="int4", block_size=16, head_int8=True)
+    build(str(tiny_checkpoint(model_type)), out, settings, quiet=True)
+    bundle = open_bundle(out)
+    ops = count_ops(onnx.load(str(bundle.model_path)))
+    layers = bundle.manifest.architecture.num_layers
+    assert ops.get("MatMulNBits", 0) >= layers * 4
+    assert ops.get("MatMulInteger", 0) == 1, "the head alone is int8"
+    assert ops.get("GatherBlockQuantized", 0) == 0
+    assert ops.get("DequantizeLinear", 0) >= 1, "the embedding is int8"
+    assert _matmuls_with_constant_weight(bundle.model_path) == 0
+    assert bundle.manifest.quantization.head_int8 is True
+    assert Generator(OnnxCausalLM(bundle)).generate([1, 2, 3], max_new_tokens=4).token_ids
+
+
+@pytest.mark.parametrize("model_type", ["llama", "gemma"])
 def test_int8_is_dynamic_integer_matmul(
     model_type: str, tiny_bundle: Callable[[str, str], Path]
 ) -> None:

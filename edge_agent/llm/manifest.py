@@ -82,6 +82,8 @@ class Quantization(_Frozen):
     symmetric: bool | None = None
     embedding_quantized: bool = False
     """Whether the token embedding (Gather) was quantized too."""
+    head_int8: bool = False
+    """int4 only: the output head and the token embedding kept at int8 (per channel)."""
 
 
 class Tokens(_Frozen):

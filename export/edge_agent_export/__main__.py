@@ -58,6 +58,11 @@ def _parser() -> argparse.ArgumentParser:
         "--keep-embedding", action="store_true", help="leave the token embedding in fp32"
     )
     build.add_argument(
+        "--int8-head",
+        action="store_true",
+        help="int4 with the output head and the token embedding at int8",
+    )
+    build.add_argument(
         "--adapter",
         type=Path,
         default=None,
@@ -138,6 +143,7 @@ def _build(args: argparse.Namespace) -> int:
         accuracy_level=args.accuracy_level,
         symmetric=not args.asymmetric,
         quantize_embedding=not args.keep_embedding,
+        head_int8=args.int8_head,
     )
     result = build(
         args.source,

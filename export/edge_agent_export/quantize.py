@@ -32,6 +32,9 @@ class QuantSettings:
     symmetric: bool = True
     quantize_embedding: bool = True
     """Quantize the token embedding (Gather) too; for tied heads it is most of the model."""
+    head_int8: bool = False
+    """int4: keep the output head (the MatMul that makes the logits) and the embedding at
+    int8. The head decides between tokens directly, so it is where 4-bit error shows most."""
 
     def describe(self) -> Quantization:
         if self.precision == "fp32":
@@ -49,6 +52,7 @@ class QuantSettings:
             accuracy_level=self.accuracy_level,
             symmetric=self.symmetric,
             embedding_quantized=self.quantize_embedding,
+            head_int8=self.head_int8,
         )
 
 
@@ -93,6 +97,9 @@ def _int4(model: onnx.ModelProto, settings: QuantSettings, out_path: Path) -> li
     )
 
     op_types: tuple[str, ...] = ("MatMul", "Gather") if settings.quantize_embedding else ("MatMul",)
+    head = _head_matmul(model) if settings.head_int8 else None
+    if settings.head_int8:
+        op_types = ("MatMul",)
     config = DefaultWeightOnlyQuantConfig(
         block_size=settings.block_size,
         is_symmetric=settings.symmetric,
@@ -100,11 +107,30 @@ def _int4(model: onnx.ModelProto, settings: QuantSettings, out_path: Path) -> li
         op_types_to_quantize=op_types,
         quant_axes=(("MatMul", 0), ("Gather", 1)),
     )
-    quantizer = MatMulNBitsQuantizer(model, algo_config=config)
+    quantizer = MatMulNBitsQuantizer(
+        model, algo_config=config, nodes_to_exclude=[head] if head else None
+    )
     # An all-zero block has scale 0; the quantizer handles it but numpy warns on the division.
     with np.errstate(divide="ignore", invalid="ignore"):
         quantizer.process()
-    return save_model(quantizer.model.model, out_path)
+    if not settings.head_int8:
+        return save_model(quantizer.model.model, out_path)
+    # What int4 left as float (the head, the embedding) gets int8's dynamic quantization.
+    return _int8(quantizer.model.model, settings, out_path)
+
+
+def _head_matmul(model: onnx.ModelProto) -> str:
+    """The MatMul that makes the logits, found by walking back from the first output."""
+    producers = {output: node for node in model.graph.node for output in node.output}
+    name = model.graph.output[0].name
+    for _ in range(8):
+        node = producers.get(name)
+        if node is None:
+            break
+        if node.op_type == "MatMul":
+            return node.name
+        name = node.input[0]
+    raise ValueError("no MatMul found before the model's logits output")
 
 
 def count_ops(model: onnx.ModelProto) -> dict[str, int]:
