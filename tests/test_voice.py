@@ -389,5 +389,7 @@ def test_a_spoken_command_from_the_sound_card_becomes_a_command_on_the_broker(
     command = next(m for m in received if m.topic.startswith("cmnd/"))
     assert (command.topic, command.payload) == ("cmnd/outdoor_relay/POWER2", b"OFF")
     heard = [json.loads(m.payload) for m in received if m.topic == "edge-agent/voice/voice/heard"]
-    assert heard and heard[0]["heard"] == "hey computer turn off the porch light"
-    assert heard[0]["outcome"] == "request" and heard[0]["reply"]
+    # A click as the stream opens may come first, heard as filler and refused.
+    assert all(h["outcome"] == "rejected" for h in heard[:-1]), heard
+    assert heard and heard[-1]["heard"] == "hey computer turn off the porch light"
+    assert heard[-1]["outcome"] == "request" and heard[-1]["reply"]

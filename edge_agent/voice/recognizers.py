@@ -68,8 +68,18 @@ class PocketsphinxRecognizer:
         from pocketsphinx import Decoder
 
         # bestpath off: the lattice pass at the end of an utterance cost 100-900 ms and is
-        # for n-gram searches; a grammar's best path is known when the audio ends.
-        self._decoder = Decoder(samprate=SAMPLE_RATE, loglevel="FATAL", bestpath=False)
+        # for n-gram searches; a grammar's best path is known when the audio ends. Beams
+        # wider than the defaults (1e-48, 7e-29) and a lighter grammar weight (6.5): with
+        # both, 36 instead of 35 of 40 benchmark commands, 36 instead of 34 on four other
+        # voices, 23 instead of 22 of 24 unrelated sentences refused.
+        self._decoder = Decoder(
+            samprate=SAMPLE_RATE,
+            loglevel="FATAL",
+            bestpath=False,
+            beam=1e-60,
+            wbeam=1e-45,
+            lw=5.0,
+        )
         self._open = open_vocabulary
         self._grammar: CommandGrammar | None = None
 
