@@ -193,6 +193,45 @@ def test_the_wake_phrase_alone_opens_a_window_for_the_request(
     assert asked == []  # not addressed: no wake phrase, no open window
 
 
+def test_a_confirmation_is_answered_by_voice_without_the_wake_phrase() -> None:
+    """Unlocking needs a yes (the default policy): the planner asks, and "yes" said right
+    after, without the wake phrase, unlocks; "yes" said out of the blue is not addressed."""
+    require("espeak-ng")
+    from planner_fakes import ScriptedIntentModel, intent
+
+    from edge_agent.agent.planner import Planner
+    from edge_agent.agent.policy import Policy, PolicyConfig
+    from edge_agent.messages import Context, Request
+    from edge_agent.voice.recognizers import PocketsphinxRecognizer
+    from edge_agent.voice.spoken_intent import SpokenCommands
+
+    registry = demo_registry()
+    planner = Planner(ScriptedIntentModel(lambda _: intent("none")), registry,  # type: ignore[arg-type]
+                      Policy(PolicyConfig()), spoken=SpokenCommands(registry.entities))  # fmt: skip
+    answers: list[Response] = []
+
+    def ask(text: str, area: str | None) -> Response:
+        answers.append(planner.handle(Request(text=text, context=Context(source="voice:t"))))
+        return answers[-1]
+
+    session = VoiceSession(PocketsphinxRecognizer(), registry, ask, VoiceSettings(wake=WAKE))
+    gap = np.zeros(16_000, dtype=np.int16)
+    audio = np.concatenate(
+        # espeak-ng's en-us "unlock" is heard as "lock" (harmless: locking needs no yes)
+        [synthesize(f"{WAKE} unlock the front door lock", engine="flite", voice="slt"), gap,
+         synthesize("yes", voice="en-us", seed=1)]
+    )  # fmt: skip
+    turns = run_session(session, audio)
+    outcomes = [t.outcome for t in turns if t.outcome != "rejected"]  # a click heard as filler
+    assert outcomes == ["request", "request"], [t.summary() for t in turns]
+    assert answers[0].status == "confirm" and not answers[0].actions
+    assert [(a.device, a.action) for a in answers[1].actions] == [("Front Door Lock", "unlock")]
+    answers.clear()
+    turns = run_session(session, synthesize("yes", voice="en-us", seed=2))
+    assert [t.outcome for t in turns if t.outcome != "rejected"] == ["not_addressed"]
+    assert answers == []
+
+
 def test_listen_prints_what_it_heard_the_commands_and_the_reply(
     tmp_path: Path, tiny_bundle: Callable[..., Path]
 ) -> None:

@@ -150,9 +150,9 @@ class CommandGrammar:
         filler = " | ".join(w for w in FILLER if w not in self.vocabulary)
         # After the wake phrase, filler too: "hey computer, tell me a joke" is refused.
         top = (
-            "<wake> [<command> | <filler>+] | <command> | <filler>+"
+            "<wake> [<command> | <answer> | <filler>+] | <command> | <answer> | <filler>+"
             if self.wake
-            else "<command> | <filler>+"
+            else "<command> | <answer> | <filler>+"
         )
         lines = [
             "#JSGF V1.0;",
@@ -160,6 +160,7 @@ class CommandGrammar:
             f"public <utterance> = {top};",
             *([f"<wake> = {self.wake};"] if self.wake else []),
             f"<command> = [please] ({' | '.join(commands)}) [please];",
+            f"<answer> = {' | '.join(ANSWERS)};",
             f"<number> = {numbers};",
             f"<filler> = {filler};",
         ]
@@ -176,6 +177,7 @@ class CommandGrammar:
                 _regex(t, rules) for t, needs in _TEMPLATES if all(n in rules for n in needs)
             ]
             command = r"(?:please\s*)?(?:" + "|".join(commands) + r")(?:\s*please)?"
+            command += "|" + _alternatives(ANSWERS)
             wake = _alternatives([self.wake]) if self.wake else ""
             self._pattern = re.compile(f"(?:{wake}\\s*)?(?:{command})|{wake}" if wake else command)
         return self._pattern.fullmatch(text) is not None
@@ -225,7 +227,14 @@ def _regex(template: str, rules: dict[str, str]) -> str:
     return re.sub(r"<(\w+)>", lambda m: rules[m.group(1)], out)
 
 
-_TEMPLATE_WORDS = (*(re.sub(r"<\w+>|[\[\]()|]", " ", t) for t, _ in _TEMPLATES), "please")
+ANSWERS = ("yes", "no", "cancel")
+"""Replies to the agent's "Do you want me to ...?" (the planner's confirmations)."""
+
+_TEMPLATE_WORDS = (
+    *(re.sub(r"<\w+>|[\[\]()|]", " ", t) for t, _ in _TEMPLATES),
+    "please",
+    *ANSWERS,
+)
 
 _RULE_ACTIONS: dict[str, tuple[Action, ...]] = {
     "power": ("turn_on", "turn_off"),

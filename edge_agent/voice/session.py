@@ -127,6 +127,7 @@ class VoiceSession:
         self.speaker = speaker
         self._grammar_version = -2
         self._awake_until = 0.0
+        self._confirming = False
         self.endpointer = Endpointer()
         self._listening = False
         self.last_hangover_s = 0.0
@@ -192,13 +193,25 @@ class VoiceSession:
                 if not text:
                     self._awake_until = now + self.settings.listen_after_wake_s
                     return Turn(heard, "wake", timings_ms=timings)
-            elif now >= self._awake_until:
+            elif now >= self._window_end():
                 return Turn(heard, "not_addressed", timings_ms=timings)
         self._awake_until = 0.0
         request = words_to_digits(text)
         started = time.perf_counter()
         response = self.ask(request, self.settings.area)
         timings["agent"] = round((time.perf_counter() - started) * 1000, 1)
+        # "Do you want me to unlock the front door?": the answer needs no wake phrase.
+        self._confirming = response is not None and response.status == "confirm"
+        if self._confirming:
+            self._awake_until = time.monotonic() + self.settings.listen_after_wake_s
         if response is not None and self.speaker is not None:
             self.speaker.say(response.text)
         return Turn(heard, "request", request, response, timings)
+
+    def _window_end(self) -> float:
+        """Until when a request needs no wake phrase: after the wake phrase alone, or after
+        the agent asked for a confirmation (counted from the end of the spoken question)."""
+        end = self._awake_until
+        if self._confirming and self.speaker is not None:
+            end = max(end, self.speaker.finished_at + self.settings.listen_after_wake_s)
+        return end
