@@ -140,11 +140,10 @@ def load_planner(config: Config, registry: Registry) -> Handler:
     from edge_agent.llm.bundle import open_bundle
     from edge_agent.llm.structured import JsonModel
     from edge_agent.llm.text import TextModel
+    from edge_agent.voice.spoken_intent import SpokenCommands
 
     bundle = open_bundle(config.model.bundle, verify=config.model.verify)
     model = JsonModel(TextModel.load(bundle, config.model.session_settings()))
-    from edge_agent.voice.spoken_intent import SpokenCommands
-
     planner = Planner(model, registry, Policy(config.policy), candidates=config.agent.candidates,
                       prompt_style=bundle.manifest.planner_prompt,
                       spoken=SpokenCommands(registry.entities))  # fmt: skip

@@ -116,10 +116,10 @@ class PocketsphinxRecognizer:
             # Worth its cost (a second decode) only when the live pass found no addressed
             # command.
             again = self._decode_whole("home")
-            if again and self._grammar.matches(again) and not accepted:
+            if self._grammar.matches(again) and (
+                not accepted or again.startswith(self._grammar.wake)
+            ):
                 text, accepted = again, True
-            elif again.startswith(self._grammar.wake) and self._grammar.matches(again):
-                text = again
         if not accepted and self._open:
             text = self._decode_whole("_default")  # the wheel's open language model
             accepted = bool(text)
