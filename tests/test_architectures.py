@@ -70,10 +70,10 @@ def test_int4_quantizes_every_linear_and_the_embedding(
     assert Generator(OnnxCausalLM(bundle)).generate([1, 2, 3], max_new_tokens=4).token_ids
 
 
-@pytest.mark.parametrize("model_type", ["llama", "gemma"])
 def test_int4_can_keep_the_head_and_the_embedding_at_int8(
-    model_type: str, tmp_path: Path, tiny_checkpoint: Callable[[str], Path]
+    tmp_path: Path, tiny_checkpoint: Callable[[str], Path]
 ) -> None:
+    model_type = "llama"  # SmolLM2's architecture
     from edge_agent_export.build import build
     from edge_agent_export.quantize import QuantSettings
 
