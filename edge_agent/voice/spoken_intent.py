@@ -62,8 +62,6 @@ class SpokenCommands:
             if found is None:
                 return None
             intent, target = found
-            if target is None:
-                return None
             group = [target.group] if target.group is not None else []
             candidates = [] if target.group is not None else target.entities
             return Shortcut(intent, candidates, group)
@@ -119,16 +117,16 @@ def _able(target: _Target | None, word: str) -> _Target | None:
     return target
 
 
-Read = Callable[[re.Match[str], _Home], "tuple[Intent, _Target | None] | None"]
+Read = Callable[[re.Match[str], _Home], "tuple[Intent, _Target] | None"]
 
 
 def _simple(word: str | None = None, group: int = 1) -> Read:
     """An action word (fixed, or the regex group ``group``) on the target ``t``."""
 
-    def read(match: re.Match[str], home: _Home) -> tuple[Intent, _Target | None]:
+    def read(match: re.Match[str], home: _Home) -> tuple[Intent, _Target] | None:
         chosen = word or _SYNONYMS.get(match.group(group), match.group(group))
         target = _able(home.target(match.group("t")), chosen)
-        return Intent(action=chosen, targets=[target.label] if target else []), target
+        return (Intent(action=chosen, targets=[target.label]), target) if target else None
 
     return read
 
@@ -138,7 +136,7 @@ _SYNONYMS = {"raise": "open", "lower": "close", "start": "activate", "run": "act
 _VALUE_WORDS = ("brightness", "temperature", "position", "fan_speed")
 
 
-def _set_value(match: re.Match[str], home: _Home) -> tuple[Intent, _Target | None] | None:
+def _set_value(match: re.Match[str], home: _Home) -> tuple[Intent, _Target] | None:
     said, number, unit = match.group("t"), int(match.group("n")), match.group("u")
     target = home.target(said)
     if target is None:
