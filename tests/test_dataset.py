@@ -430,6 +430,24 @@ def test_none_cases_name_nothing_of_their_home(sets: dict[str, EvalSet]) -> None
                     assert f" {normalize(name)} " not in text, (case.text, name)
 
 
+def test_near_miss_none_cases_pair_a_real_area_with_a_kind_it_lacks(
+    sets: dict[str, EvalSet],
+) -> None:
+    """ "turn on the bathroom fan" when the home's fans are elsewhere: the area exists, the
+    kind of device exists, but not together, so nothing may be done."""
+    cases = [c for c in sets["train"].cases if c.family == "none.missing_in_area"]
+    assert cases, "the family made no case"
+    for case in cases:
+        devices = [d.entity() for d in sets["train"].homes[case.home]]
+        text = f" {normalize(case.text)} "
+        named = [a for a in {d.area for d in devices if d.area} if f" {normalize(a)} " in text]
+        assert named, case.text  # a real area of the home, said as it is
+        for area in named:
+            here = {d.domain for d in devices if d.area == area}
+            elsewhere = {d.domain for d in devices if d.area != area}
+            assert elsewhere - here, (case.text, area)
+
+
 # ------------------------------------------------------------------ typos and numbers
 
 

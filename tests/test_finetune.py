@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from pathlib import Path
 
@@ -118,3 +119,45 @@ def test_answer_only_loss_equals_the_models_own_loss(
     padded = _loss(model, [(ids, labels), short], 0, "cpu")
     alone = (_loss(model, [short], 0, "cpu") + ours) / 2
     assert float(padded) == pytest.approx(float(alone), rel=1e-3)
+
+
+def test_a_shared_prompt_head_runs_once_with_the_same_loss_and_gradients(
+    tiny_checkpoint: Callable[[str], Path],
+) -> None:
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from edge_agent_export.finetune import SHARED_MIN, _loss, _shared_length
+
+    model = AutoModelForCausalLM.from_pretrained(str(tiny_checkpoint("llama_long_context")))
+    head = list(range(3, 3 + SHARED_MIN + 8))
+    rows = [([*head, 70, 71, 72, 80, 81], [-100] * (len(head) + 3) + [80, 81]),
+            ([*head, 73, 82, 83, 84], [-100] * (len(head) + 1) + [82, 83, 84]),
+            ([*head, 74, 75, 76, 77, 78, 85], [-100] * (len(head) + 5) + [85])]  # fmt: skip
+    assert _shared_length(rows) == len(head)
+
+    def loss_and_grad(batch: list[tuple[list[int], list[int]]]) -> tuple[float, torch.Tensor]:
+        model.zero_grad()
+        loss = _loss(model, batch, 0, "cpu")
+        loss.backward()
+        grad = model.model.layers[0].self_attn.q_proj.weight.grad
+        assert grad is not None
+        return loss.item(), grad.clone()
+
+    together, grad_together = loss_and_grad(rows)
+    # one row at a time runs the whole row: the reference (the loss is a mean over tokens)
+    parts = [loss_and_grad([row]) for row in rows]
+    weights = [sum(1 for t in labels if t != -100) for _, labels in rows]
+    alone = sum(w * loss for w, (loss, _) in zip(weights, parts, strict=True)) / sum(weights)
+    assert together == pytest.approx(alone, rel=1e-3)
+    grad_alone = sum(w * g for w, (_, g) in zip(weights, parts, strict=True)) / sum(weights)
+    assert torch.allclose(grad_together, grad_alone, rtol=1e-3, atol=1e-6)
+
+
+def test_the_learning_rate_decays_over_the_time_budget() -> None:
+    from edge_agent_export.finetune import learning_rate_at
+
+    rates = [learning_rate_at(2e-4, done / 10) for done in range(11)]
+    assert rates[0] == pytest.approx(2e-4) and rates[-1] == pytest.approx(2e-5)
+    assert all(a > b for a, b in itertools.pairwise(rates))
+    assert learning_rate_at(2e-4, 1.7) == pytest.approx(2e-5)  # a late last step

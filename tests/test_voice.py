@@ -66,6 +66,11 @@ def test_the_grammar_holds_the_homes_commands_and_nothing_else() -> None:
     assert not grammar.matches("hey computer are the window")  # a path given up half way
     assert not grammar.matches("turn on the dishwasher")
     assert "<filler>+" in grammar.jsgf()
+    # the demo's thermostats go from 5 to 32 degrees: "eighty degrees" is a mishearing
+    assert grammar.matches("set the radiator to twenty one degrees")
+    assert not grammar.matches("set the radiator to eighty degrees")
+    assert not grammar.matches("set the hallway thermostat to three degrees")
+    assert grammar.matches("dim the sofa lamp to eighty percent")  # percentages keep 0-100
 
 
 def test_the_grammar_follows_the_registry() -> None:

@@ -10,6 +10,7 @@ a recognizer cannot listen for a word it cannot pronounce.
 from __future__ import annotations
 
 import logging
+import math
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -132,6 +133,9 @@ class CommandGrammar:
     names: dict[str, list[str]] = field(default_factory=dict)
     """Rule name -> spoken names (devices that can do that kind of thing, or areas)."""
     version: int = -1
+    degrees: tuple[int, int] = (0, 100)
+    """The whole degrees some thermostat of the home can be set to: a number outside them
+    ("eighty" for a heating set to 5-30 °C) is a mishearing, so the grammar leaves it out."""
     _pattern: re.Pattern[str] | None = field(default=None, repr=False)
 
     @property
@@ -147,6 +151,7 @@ class CommandGrammar:
         rules = {key: " | ".join(sorted(set(names))) for key, names in self.names.items() if names}
         commands = [template for template, needs in _TEMPLATES if all(n in rules for n in needs)]
         numbers = " | ".join(number_words(value) for value in range(101))
+        degrees = " | ".join(number_words(value) for value in self._degree_values())
         filler = " | ".join(w for w in FILLER if w not in self.vocabulary)
         # After the wake phrase, filler too: "hey computer, tell me a joke" is refused.
         top = (
@@ -162,6 +167,7 @@ class CommandGrammar:
             f"<command> = [please] ({' | '.join(commands)}) [please];",
             f"<answer> = {' | '.join(ANSWERS)};",
             f"<number> = {numbers};",
+            f"<degrees> = {degrees};",
             f"<filler> = {filler};",
         ]
         lines += [f"<{key}> = {alternatives};" for key, alternatives in sorted(rules.items())]
@@ -173,6 +179,7 @@ class CommandGrammar:
         if self._pattern is None:
             rules = {key: _alternatives(names) for key, names in self.names.items() if names}
             rules["number"] = _alternatives([number_words(v) for v in range(101)])
+            rules["degrees"] = _alternatives([number_words(v) for v in self._degree_values()])
             commands = [
                 _regex(t, rules) for t, needs in _TEMPLATES if all(n in rules for n in needs)
             ]
@@ -181,6 +188,10 @@ class CommandGrammar:
             wake = _alternatives([self.wake]) if self.wake else ""
             self._pattern = re.compile(f"(?:{wake}\\s*)?(?:{command})|{wake}" if wake else command)
         return self._pattern.fullmatch(text) is not None
+
+    def _degree_values(self) -> range:
+        low, high = self.degrees
+        return range(max(low, 0), min(high, 100) + 1)
 
     def phrases(self) -> list[str]:
         """Every word the vosk grammar may use, as one-word phrases plus the wake phrase."""
@@ -200,8 +211,8 @@ _TEMPLATES: tuple[tuple[str, tuple[str, ...]], ...] = (
         "(dim | set) [the] (lights | light) in [the] (<area> | here) to <number> [percent]",
         ("area",),
     ),
-    ("(set | turn) [the] <thermostat> to <number> [degrees]", ("thermostat",)),
-    ("(set | heat) [the] (<area> | temperature in here) to <number> [degrees]", ("area",)),
+    ("(set | turn) [the] <thermostat> to <degrees> [degrees]", ("thermostat",)),
+    ("(set | heat) [the] (<area> | temperature in here) to <degrees> [degrees]", ("area",)),
     ("(open | close | stop | raise | lower) [the] <cover>", ("cover",)),
     ("set [the] <cover> to <number> [percent]", ("cover",)),
     ("(lock | unlock) [the] <lock>", ("lock",)),
@@ -255,6 +266,7 @@ def build_grammar(
     grammar = CommandGrammar(wake=spoken(wake), version=version)
     names: dict[str, set[str]] = {key: set() for key in (*_RULE_ACTIONS, "button", "any", "area")}
     skipped: set[str] = set()
+    degrees: list[tuple[int, int]] = []
 
     def usable(name: str) -> str | None:
         said = spoken(name)
@@ -274,10 +286,17 @@ def build_grammar(
         names["any"].update(said_names)
         if entity.area and (area := usable(entity.area)):
             names["area"].add(area)
+        if entity.supports("set_temperature"):
+            bounds = entity.ranges.get("set_temperature")
+            degrees.append(
+                (0, 100) if bounds is None else (math.ceil(bounds.min), math.floor(bounds.max))
+            )
     if skipped:
         log.warning(
             "voice grammar: words the recognizer cannot pronounce, their names left out: %s",
             ", ".join(sorted(skipped)[:20]),
         )
     grammar.names = {key: sorted(values) for key, values in names.items() if values}
+    if degrees:
+        grammar.degrees = (min(low for low, _ in degrees), max(high for _, high in degrees))
     return grammar

@@ -2360,7 +2360,7 @@ _ABSENT: dict[Domain, tuple[str, ...]] = {
 }  # fmt: skip
 
 
-@family("none.unknown_device", "train", "none", 2.0)
+@family("none.unknown_device", "train", "none", 3.0)
 def _none_unknown_device(g: Gen) -> Draft:
     """turn on the dishwasher / start the robot vacuum / open the blinds (a home without any)"""
     absent = [d for d in _ABSENT if not g.home.where(domain=d)]
@@ -2377,7 +2377,7 @@ def _none_unknown_device(g: Gen) -> Draft:
                  NONE, [])  # fmt: skip
 
 
-@family("none.unknown_area", "train", "none", 1.0)
+@family("none.unknown_area", "train", "none", 1.5)
 def _none_unknown_area(g: Gen) -> Draft:
     """turn off the lights in the sauna (a home without one) / close the blinds in Leo's room"""
     place = _unknown_place(g)
@@ -2386,6 +2386,36 @@ def _none_unknown_area(g: Gen) -> Draft:
                        "turn off everything {pin}", "is the {p} window open?",
                        "it's too dark {pin}"])  # fmt: skip
     return Draft(_place_slots(g, template, place), {"p": g.adj(place)}, "none", NONE, [])
+
+
+_MISSABLE = frozenset({"light", "switch", "fan", "cover", "lock", "climate", "valve"})
+
+
+@family("none.missing_in_area", "train", "none", 1.5)
+def _none_missing_in_area(g: Gen) -> Draft:
+    """turn on the bathroom fan (the home's only fan is in the office) / dim the lights in
+    the garage (no lights there): a real area and a real kind of device, never together."""
+    area = g.pick(g.home.areas)
+    here = g.home.where(place=area)
+    here_words = {w for d in here for noun in d.thing.nouns for w in _words(noun)}
+    elsewhere = [
+        d for d in g.home.devices
+        if d.area != area and d.domain in _MISSABLE and d.domain not in {h.domain for h in here}
+        and d.thing.nouns and not set(_words(d.thing.nouns[0])) & here_words
+    ]  # fmt: skip
+    dev = g.pick(elsewhere)
+    noun = dev.thing.nouns[0]
+    verbs = {
+        "cover": ["open the {p} {n}", "close the {n} {pin}"],
+        "lock": ["lock the {p} {n}", "unlock the {n} {pin}"],
+        "light": ["turn on the {p} {n}", "dim the {n} {pin} to {v}", "switch off the {n} {pin}"],
+    }.get(dev.domain, ["turn on the {p} {n}", "switch the {n} {pin} off", "start the {p} {n}"])
+    if dev.domain in ("light", "switch", "fan"):
+        verbs += ["is the {n} {pin} on?", "turn off the {p} {n}, please"]
+    template = g.pick(verbs)
+    text = _place_slots(g, template, area).replace("{n}", noun)
+    _no_names(g, text.replace("{p}", g.adj(area)).replace("{v}", ""))
+    return Draft(text, {"p": g.adj(area), "v": g.pct(50)}, "none", NONE, [])
 
 
 @family("none.unknown_polite", "heldout", "none", 1.5)

@@ -93,6 +93,8 @@ class TrainSettings:
     eval_every: int = 25
     seed: int = 0
     resume: Path | None = None
+    decay: bool = True
+    """Cosine learning-rate decay over the time budget, down to a tenth."""
 
 
 def tokenize(tokenizer: Any, bos: list[int], example: Example) -> tuple[list[int], list[int]]:
@@ -136,6 +138,7 @@ def train(
     pad = loaded.tokens.pad_id if loaded.tokens.pad_id is not None else 0
     deadline = time.monotonic() + settings.minutes * 60
     best = {"val_exact": -1.0, "step": 0}
+    history: dict[int, float] = {}
     step, started, order = 0, time.monotonic(), list(range(len(train_rows)))
     while time.monotonic() < deadline:
         random.shuffle(order)
@@ -143,15 +146,13 @@ def train(
             if time.monotonic() >= deadline:
                 break
             batch = [train_rows[i] for i in order[start : start + settings.batch_size]]
-            model.train()
-            loss = _loss(model, batch, pad, device)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            optimizer.zero_grad()
+            done = (time.monotonic() - started) / (settings.minutes * 60)
+            rate = learning_rate_at(settings.learning_rate, done) if settings.decay else None
+            loss = _step(model, optimizer, batch, pad, device, rate=rate)
             step += 1
             if step % settings.eval_every == 0:
                 exact = _teacher_forced_exact(model, val_rows, pad, device)
+                history[step] = round(exact, 4)
                 elapsed = (time.monotonic() - started) / 60
                 _log(f"step {step} ({elapsed:.1f} min): loss {loss.item():.3f}, "
                      f"validation exact {exact:.1%}")  # fmt: skip
@@ -160,14 +161,43 @@ def train(
                     _save_adapter(model, out_dir)
     if best["step"] == 0 or step % settings.eval_every:
         exact = _teacher_forced_exact(model, val_rows, pad, device)
+        history[step] = round(exact, 4)
         if exact > best["val_exact"]:
             best = {"val_exact": exact, "step": step}
             _save_adapter(model, out_dir)
     summary = {"base": base, "steps": step, "best": best, "train_examples": len(train_rows),
                "minutes": (time.monotonic() - started) / 60, "rank": settings.rank,
-               "resumed_from": str(settings.resume) if settings.resume else None}  # fmt: skip
+               "resumed_from": str(settings.resume) if settings.resume else None,
+               "seed": settings.seed, "batch_size": settings.batch_size,
+               "learning_rate": settings.learning_rate,
+               "schedule": "cosine to 10 %" if settings.decay else "constant",
+               "validation_exact_by_step": history}  # fmt: skip
     (out_dir / "training.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+def _step(model: Any, optimizer: Any, batch: list[tuple[list[int], list[int]]], pad: int,
+          device: str, *, rate: float | None) -> Any:  # fmt: skip
+    """One optimizer step on ``batch`` (at learning rate ``rate`` when given); its loss."""
+    import torch
+
+    model.train()
+    loss = _loss(model, batch, pad, device)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    if rate is not None:
+        for group in optimizer.param_groups:
+            group["lr"] = rate
+    optimizer.step()
+    optimizer.zero_grad()
+    return loss
+
+
+def learning_rate_at(peak: float, done: float) -> float:
+    """Cosine decay from ``peak`` to a tenth of it as ``done`` (share of the time budget)
+    goes from 0 to 1: the time budget is what bounds a run here, not a step count."""
+    done = min(max(done, 0.0), 1.0)
+    return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * done)))
 
 
 def _lora(model: Any, settings: TrainSettings, device: str) -> tuple[Any, Any]:
@@ -225,17 +255,53 @@ def _batch_tensors(batch: list[tuple[list[int], list[int]]], pad: int, device: s
     return ids.to(device), labels.to(device), mask.to(device), positions.to(device)
 
 
+SHARED_MIN = 16
+"""Leading tokens a batch must share (the planner's fixed instructions) before they are
+run once for the whole batch instead of once per row."""
+
+
+def _shared_length(batch: list[tuple[list[int], list[int]]]) -> int:
+    """How many leading prompt tokens every row of ``batch`` has in common."""
+    first = batch[0][0]
+    limit = min(_first_answer(labels) for _, labels in batch)
+    shared = 0
+    while shared < limit and all(ids[shared] == first[shared] for ids, _ in batch):
+        shared += 1
+    return shared
+
+
+def _first_answer(labels: list[int]) -> int:
+    return next((i for i, t in enumerate(labels) if t != -100), len(labels))
+
+
 def _answer_logits(model: Any, batch: list[tuple[list[int], list[int]]], pad: int,
                    device: str) -> tuple[Any, Any]:  # fmt: skip
-    """Logits that predict each answer token, and those tokens (-100 where not answer)."""
+    """Logits that predict each answer token, and those tokens (-100 where not answer).
+
+    A prompt head that all rows share (the planner's instructions, about 40 % of each
+    row) runs once, and its keys and values are repeated for every row: the same sums as
+    running each row whole (gradients flow back through the repeat), about a third less
+    work per step, and the way the device runs it (instructions cached, then the request)."""
     import torch
 
-    ids, labels, mask, positions = _batch_tensors(batch, pad, device)
     keep = max(sum(1 for t in target if t != -100) for _, target in batch) + 1
     dtype = _fast_dtype(device)
+    shared = _shared_length(batch) if len(batch) > 1 else 0
     with torch.autocast(device_type=device, dtype=dtype, enabled=dtype != torch.float32):
-        logits = model(input_ids=ids, attention_mask=mask, position_ids=positions,
-                       logits_to_keep=keep).logits  # fmt: skip
+        if shared < SHARED_MIN:
+            ids, labels, mask, positions = _batch_tensors(batch, pad, device)
+            logits = model(input_ids=ids, attention_mask=mask, position_ids=positions,
+                           logits_to_keep=keep).logits  # fmt: skip
+            return logits[:, :-1].float(), labels[:, -keep + 1 :]
+        head = torch.tensor([batch[0][0][:shared]], dtype=torch.long, device=device)
+        cache = model(input_ids=head, use_cache=True).past_key_values
+        cache.batch_repeat_interleave(len(batch))
+        rest = [(ids[shared:], labels[shared:]) for ids, labels in batch]
+        ids, labels, mask, positions = _batch_tensors(rest, pad, device)
+        mask = torch.cat([torch.ones((len(batch), shared), dtype=mask.dtype, device=device),
+                          mask], dim=1)  # fmt: skip
+        logits = model(input_ids=ids, attention_mask=mask, position_ids=positions + shared,
+                       past_key_values=cache, logits_to_keep=keep).logits  # fmt: skip
     return logits[:, :-1].float(), labels[:, -keep + 1 :]
 
 
@@ -307,12 +373,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--eval-every", type=int, default=25, help="steps between validations")
     parser.add_argument("--resume", type=Path, help="adapter folder to continue training from")
     parser.add_argument("--seed", type=int, default=0, help="order of the training examples")
+    parser.add_argument(
+        "--constant-lr",
+        action="store_true",
+        help="keep the learning rate (default: cosine decay over --minutes)",
+    )
     parser.add_argument("--offline", action="store_true")
     args = parser.parse_args(argv)  # fmt: skip
     settings = TrainSettings(minutes=args.minutes, rank=args.rank, alpha=2 * args.rank,
                              learning_rate=args.learning_rate, batch_size=args.batch_size,
                              eval_every=args.eval_every, seed=args.seed,
-                             resume=args.resume)  # fmt: skip
+                             resume=args.resume, decay=not args.constant_lr)  # fmt: skip
     summary = train(args.base, args.data / "train.json", args.data / "validation.json",
                     args.out, settings, offline=args.offline)  # fmt: skip
     print(json.dumps(summary, indent=2))
