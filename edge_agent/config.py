@@ -325,6 +325,11 @@ class VoiceConfig(_Section):
         default="hey computer",
         description="phrase that starts a request; empty: every utterance is one",
     )
+    push_to_talk: bool = Field(
+        default=False,
+        description="listen for requests only after a trigger on <base>/voice/listen "
+        "(a button's automation, say), not for the wake phrase; the trigger works either way",
+    )
     speak: bool = Field(default=True, description="say the reply (espeak-ng)")
     speak_command: list[str] | None = Field(
         default=None,

@@ -198,6 +198,58 @@ def test_the_wake_phrase_alone_opens_a_window_for_the_request(
     assert asked == []  # not addressed: no wake phrase, no open window
 
 
+def test_push_to_talk_takes_a_request_only_after_the_trigger() -> None:
+    """No wake phrase is listened for; a command said after ``open_window`` (the MQTT
+    trigger, a button) is a request, the same command said out of the blue is not."""
+    require("espeak-ng")
+    from edge_agent.voice.recognizers import PocketsphinxRecognizer
+
+    asked: list[str] = []
+
+    def ask(text: str, area: str | None) -> Response:
+        asked.append(text)
+        return Response(status="ok", text="done")
+
+    settings = VoiceSettings(wake=WAKE, push_to_talk=True)
+    session = VoiceSession(PocketsphinxRecognizer(), demo_registry(), ask, settings)
+    command = synthesize("turn off the porch light", voice="en-us")
+    outcomes = [t.outcome for t in run_session(session, command) if t.outcome != "rejected"]
+    assert outcomes == ["not_addressed"] and asked == []
+    session.open_window()
+    outcomes = [t.outcome for t in run_session(session, command) if t.outcome != "rejected"]
+    assert outcomes == ["request"] and asked == ["turn off the porch light"]
+    # the window closes with the request, and the wake phrase opens nothing
+    again = synthesize(f"{WAKE} turn off the porch light", voice="en-us", seed=4)
+    assert [t.outcome for t in run_session(session, again)] != ["request"]
+    assert asked == ["turn off the porch light"]
+
+
+def test_the_mqtt_trigger_opens_the_satellites_window(broker: Any, mqtt_client: Any) -> None:
+    from edge_agent.config import load_config
+    from edge_agent.voice.recognizers import PocketsphinxRecognizer
+    from edge_agent.voice.satellite import VoiceSatellite, listen_seconds
+
+    assert [listen_seconds(p) for p in (b"10", b" 2.5 ", b"0", b"999", b"", b"ON", b"nan")] == [
+        10.0, 2.5, 1.0, 60.0, None, None, None,
+    ]  # fmt: skip
+    link = {"host": broker.host, "port": broker.port}
+    config = load_config(
+        None, overrides={"node_id": "ptt", "voice": {"speak": False}, "mqtt": link}
+    )
+    node = VoiceSatellite(config, demo_registry(), PocketsphinxRecognizer(), client_id="ptt-voice")
+    node.start()
+    try:
+        trigger = mqtt_client("button").connect()
+        deadline = time.monotonic() + 20
+        while node.session._window_end() < time.monotonic() + 20:  # subscribed yet?
+            assert time.monotonic() < deadline, "the trigger never opened the window"
+            trigger.publish("edge-agent/ptt/voice/listen", b"30")
+            time.sleep(0.2)
+        assert node.session._window_end() <= time.monotonic() + 30
+    finally:
+        node.stop()
+
+
 def test_a_confirmation_is_answered_by_voice_without_the_wake_phrase() -> None:
     """Unlocking needs a yes (the default policy): the planner asks, and "yes" said right
     after, without the wake phrase, unlocks; "yes" said out of the blue is not addressed."""

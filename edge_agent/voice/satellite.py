@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 import time
 import uuid
@@ -52,8 +53,22 @@ def _text(path: object) -> str | None:
     return None if path is None else str(path)
 
 
+def listen_seconds(payload: bytes) -> float | None:
+    """How long a trigger opens the window: its payload as a number of seconds (1-60), or
+    the default for anything else (empty, "ON", a button's JSON)."""
+    try:
+        seconds = float(payload.decode("utf-8").strip())
+    except ValueError:
+        return None
+    return min(max(seconds, 1.0), 60.0) if math.isfinite(seconds) else None
+
+
 def voice_settings(config: Config) -> VoiceSettings:
-    return VoiceSettings(wake=config.voice.wake or None, area=config.agent.area)
+    return VoiceSettings(
+        wake=config.voice.wake or None,
+        area=config.agent.area,
+        push_to_talk=config.voice.push_to_talk,
+    )
 
 
 def recognizer_for(config: Config) -> Recognizer:
@@ -117,10 +132,15 @@ class VoiceSatellite:
             return
         with self._lock:
             topics = set(self.registry.subscriptions())
-        topics.add(f"{self.base}/response")
+        topics.update({f"{self.base}/response", f"{self.base}/voice/listen"})
         client.subscribe([(topic, 1) for topic in sorted(topics)])
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        if message.topic == f"{self.base}/voice/listen":
+            seconds = listen_seconds(bytes(message.payload))
+            self.session.open_window(seconds)
+            log.info("voice: listening for a request (trigger, %s s)", seconds or "default")
+            return
         if message.topic == f"{self.base}/response":
             try:
                 response = Response.model_validate_json(message.payload)

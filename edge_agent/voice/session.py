@@ -46,6 +46,9 @@ class VoiceSettings:
     """After a reply is spoken, utterances are ignored this long (its echo, say)."""
     stop_word: str = "stop"
     area: str | None = None
+    push_to_talk: bool = False
+    """Only an opened window (``open_window``: a button, an MQTT trigger) makes an utterance
+    a request; no wake phrase is listened for."""
 
 
 @dataclass
@@ -138,12 +141,16 @@ class VoiceSession:
         version = self.registry.version
         if version == self._grammar_version:
             return
-        grammar = build_grammar(
-            self.registry.entities(), self.settings.wake or "", self.recognizer.knows, version
-        )
+        wake = "" if self.settings.push_to_talk else self.settings.wake or ""
+        grammar = build_grammar(self.registry.entities(), wake, self.recognizer.knows, version)
         self.recognizer.use_grammar(grammar)
         self._grammar_version = version
         log.info("voice grammar rebuilt: %d names", sum(len(v) for v in grammar.names.values()))
+
+    def open_window(self, seconds: float | None = None) -> None:
+        """The next utterance within ``seconds`` (default: as after the wake phrase) is a
+        request without the wake phrase: push-to-talk, or an MQTT trigger."""
+        self._awake_until = time.monotonic() + (seconds or self.settings.listen_after_wake_s)
 
     def feed(self, frame: np.ndarray) -> Turn | None:
         """One 30 ms frame of live audio; a turn when it ended an utterance. Speech is
@@ -186,15 +193,13 @@ class VoiceSession:
             return Turn(heard, "silence", timings_ms=timings)
         if not heard.accepted:
             return Turn(heard, "rejected", timings_ms=timings)
-        wake = spoken(self.settings.wake) if self.settings.wake else ""
-        if wake:
-            if text == wake or text.startswith(wake + " "):
-                text = text[len(wake) :].strip()
-                if not text:
-                    self._awake_until = now + self.settings.listen_after_wake_s
-                    return Turn(heard, "wake", timings_ms=timings)
-            elif now >= self._window_end():
-                return Turn(heard, "not_addressed", timings_ms=timings)
+        addressed = self._addressed(text, now)
+        if addressed is None:
+            return Turn(heard, "not_addressed", timings_ms=timings)
+        if not addressed:
+            self._awake_until = now + self.settings.listen_after_wake_s
+            return Turn(heard, "wake", timings_ms=timings)
+        text = addressed
         self._awake_until = 0.0
         request = words_to_digits(text)
         started = time.perf_counter()
@@ -207,6 +212,16 @@ class VoiceSession:
         if response is not None and self.speaker is not None:
             self.speaker.say(response.text)
         return Turn(heard, "request", request, response, timings)
+
+    def _addressed(self, text: str, now: float) -> str | None:
+        """The request in ``text`` ("" for the wake phrase alone), or None when it was not
+        said to us: no wake phrase (or push-to-talk) and no open window."""
+        if self.settings.push_to_talk:
+            return text if now < self._window_end() else None
+        wake = spoken(self.settings.wake) if self.settings.wake else ""
+        if wake and (text == wake or text.startswith(wake + " ")):
+            return text[len(wake) :].strip()
+        return text if not wake or now < self._window_end() else None
 
     def _window_end(self) -> float:
         """Until when a request needs no wake phrase: after the wake phrase alone, or after
