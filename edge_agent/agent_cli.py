@@ -37,6 +37,12 @@ def add_commands(commands: Any) -> None:
     ev.add_argument("--limit", type=int, default=None, help="first N cases of each set")
     ev.add_argument("--json", action="store_true")
     ev.add_argument("--errors", action="store_true", help="list the cases it got wrong")
+    ev.add_argument("--none-threshold", type=float, default=None,
+                    help="answer none when the model gives naming no device at least "
+                         "this probability (default: the bundle's calibrated value)")  # fmt: skip
+    ev.add_argument("--none-sweep", action="store_true",
+                    help="run without a none threshold and print what each would have "
+                         "scored (to calibrate one on a held-out set)")  # fmt: skip
 
 
 def _model_options(parser: argparse.ArgumentParser) -> None:
@@ -113,7 +119,7 @@ def _ask(args: argparse.Namespace) -> int:
 
 def _eval(args: argparse.Namespace) -> int:
     from edge_agent.agent.evalset import EvalSet, builtin_sets
-    from edge_agent.agent.evaluate import evaluate
+    from edge_agent.agent.evaluate import evaluate, none_sweep
 
     known = builtin_sets()
     paths = [known.get(s, Path(s)) for s in (args.sets or list(known))]
@@ -125,10 +131,18 @@ def _eval(args: argparse.Namespace) -> int:
     model = _model(args)
     summaries = []
     for path in paths:
-        style = model.model.bundle.manifest.planner_prompt
-        report = evaluate(EvalSet.load(path), model, limit=args.limit, prompt_style=style)
+        manifest = model.model.bundle.manifest
+        threshold = args.none_threshold if args.none_threshold is not None else (
+            manifest.planner_none_threshold)  # fmt: skip
+        threshold = None if args.none_sweep else threshold
+        report = evaluate(EvalSet.load(path), model, limit=args.limit,
+                          prompt_style=manifest.planner_prompt,
+                          none_threshold=threshold)  # fmt: skip
         summary = report.summary()
         summary["bundle"] = str(args.bundle)
+        summary["none_threshold"] = threshold
+        if args.none_sweep:
+            summary["none_sweep"] = none_sweep(report)
         summaries.append(summary)
         if args.errors:
             for o in report.outcomes:
@@ -142,4 +156,8 @@ def _eval(args: argparse.Namespace) -> int:
         kinds = ", ".join(f"{k} {v['exact']:.1%} of {v['cases']}" for k, v in s["by_kind"].items())
         print(f"{s['set']}: {s['exact']:.1%} exact of {s['cases']} ({kinds}); "
               f"median {s['median_ms']:.0f} ms a request")  # fmt: skip
+        for row in s.get("none_sweep", []):
+            print(f"  none threshold {row['none_threshold']}: {row['exact']:.1%} exact "
+                  f"(command {row['command']:.1%}, query {row['query']:.1%}, "
+                  f"none {row['none']:.1%})")  # fmt: skip
     return 0

@@ -349,6 +349,13 @@ class AgentSettings(_Section):
     candidates: int = Field(
         default=8, ge=1, description="devices offered to the model for one request"
     )
+    none_threshold: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description="do nothing when the model gives naming no device at least this "
+        "probability (default: the bundle's calibrated value; 1: only when it is certain)",
+    )
     request_queue: int = Field(
         default=16,
         ge=1,

@@ -144,9 +144,13 @@ def load_planner(config: Config, registry: Registry) -> Handler:
 
     bundle = open_bundle(config.model.bundle, verify=config.model.verify)
     model = JsonModel(TextModel.load(bundle, config.model.session_settings()))
+    threshold = config.agent.none_threshold
+    if threshold is None:
+        threshold = bundle.manifest.planner_none_threshold
     planner = Planner(model, registry, Policy(config.policy), candidates=config.agent.candidates,
                       prompt_style=bundle.manifest.planner_prompt,
-                      spoken=SpokenCommands(registry.entities))  # fmt: skip
+                      spoken=SpokenCommands(registry.entities),
+                      none_threshold=threshold)  # fmt: skip
     model.warm_up(planner.prefix)
     log.info("model %s loaded; prompt prefix cached", bundle.manifest.name)
     return planner

@@ -83,3 +83,29 @@ def test_eval_reports_exact_accuracy_per_kind(
     assert 0.0 <= summary["exact"] <= 1.0
     assert set(summary["by_kind"]) == {"command", "query", "none"}
     assert device_main(["eval", "--bundle", str(bundle), "--set", "no-such-set"]) == 2
+    assert device_main(["eval", "--bundle", str(bundle), "--set", "handwritten",
+                        "--limit", "4", "--json", "--none-sweep"]) == 0  # fmt: skip
+    (swept,) = json.loads(capsys.readouterr().out)
+    assert swept["none_threshold"] is None and swept["none_sweep"][0]["none_threshold"] is None
+    assert swept["none_sweep"][0]["exact"] == pytest.approx(swept["exact"])
+
+
+def test_the_none_sweep_scores_each_threshold_from_one_run() -> None:
+    from edge_agent.agent.evalset import EvalSet, builtin_sets
+    from edge_agent.agent.evaluate import Outcome, Report, none_sweep
+    from edge_agent.messages import Response
+
+    cases = EvalSet.load(builtin_sets()["handwritten"]).cases
+    command = next(c for c in cases if c.kind == "command")
+    nothing = next(c for c in cases if c.kind == "none")
+    said = Response(status="ok", text="")
+    report = Report("t", [
+        Outcome(command, True, [], said, 0.1, doubt=0.1),  # right, though a little unsure
+        Outcome(nothing, False, [], said, 0.1, doubt=0.3),  # acted, wrongly
+        Outcome(nothing, True, [], said, 0.1, doubt=None),  # said none itself
+    ])  # fmt: skip
+    rows = {row["none_threshold"]: row for row in none_sweep(report, (0.05, 0.2, 0.5))}
+    assert rows[None]["exact"] == pytest.approx(2 / 3) and rows[None]["none"] == 0.5
+    assert rows[0.2]["exact"] == 1.0 and rows[0.2]["command"] == 1.0  # the wrong one held back
+    assert rows[0.05]["command"] == 0.0 and rows[0.05]["none"] == 1.0  # too eager
+    assert rows[0.5] == {**rows[None], "none_threshold": 0.5}

@@ -75,14 +75,22 @@ def test_train_merge_and_export(
     summary = train(base, data / "train.json", data / "validation.json", resumed, again)
     assert summary["resumed_from"] == str(adapter) and (resumed / "adapter_config.json").is_file()
 
+    from edge_agent_export.errors import ExportError
+
+    (adapter / "planner.json").write_text('{"none_threshold": "high"}')
+    with pytest.raises(ExportError, match=r"planner\.json: none_threshold must be a number"):
+        build(base, tmp_path / "bad", QuantSettings(precision="int4", block_size=16),
+              quiet=True, adapter=adapter)  # fmt: skip
+    (adapter / "planner.json").write_text('{"none_threshold": 0.2}')  # calibrated with it
     out = tmp_path / "bundle"
     build(base, out, QuantSettings(precision="int4", block_size=16), quiet=True, adapter=adapter)
     manifest = open_bundle(out).manifest
-    assert manifest.planner_prompt == "instructions"
+    assert manifest.planner_prompt == "instructions" and manifest.planner_none_threshold == 0.2
     assert manifest.adapter is not None and manifest.adapter.startswith("adapter sha256:")
     plain = tmp_path / "plain"
     build(base, plain, QuantSettings(precision="int4", block_size=16), quiet=True, adapter=None)
     assert open_bundle(plain).manifest.planner_prompt == "few-shot"
+    assert open_bundle(plain).manifest.planner_none_threshold is None
     merged = (out / "model.onnx.data").read_bytes()
     assert merged != (plain / "model.onnx.data").read_bytes()  # the adapter changed weights
 

@@ -177,3 +177,15 @@ def test_scores_rank_the_likely_continuation_first() -> None:
     assert scores[0] == pytest.approx(3 * confident)
     assert scores[1] == pytest.approx(confident + (0 - np.log(np.exp(10) + VOCAB - 1)))
     assert scores[2] == pytest.approx(scores[1] - confident)
+
+
+def test_the_first_free_choice_is_recorded_after_the_mask() -> None:
+    # tokens 9 and 3 are forced, then the constraint allows only 7: certain, whatever
+    # the model preferred; without a constraint the model's own spread is kept
+    constrained = Generator(ScriptedLM(uniform)).generate(
+        [0], max_new_tokens=20, constraint=OneSequence([9, 3, 7, 1], forced=range(2))
+    )
+    assert constrained.first_choice == {7: pytest.approx(1.0)}
+    free = Generator(ScriptedLM(uniform)).generate([0], max_new_tokens=3)
+    assert free.first_choice is not None and len(free.first_choice) == VOCAB
+    assert sum(free.first_choice.values()) == pytest.approx(1.0)

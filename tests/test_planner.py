@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from planner_fakes import intent, planner_for
+import pytest
+from planner_fakes import ScriptedIntentModel, intent, planner_for, static_home
 
-from edge_agent.agent.policy import PolicyConfig
+from edge_agent.agent.planner import Planner
+from edge_agent.agent.policy import Policy, PolicyConfig
+from edge_agent.devices.registry import Registry
 from edge_agent.messages import Context, Request
 
 
@@ -151,3 +155,55 @@ def test_the_prompt_stays_bounded_in_a_big_home() -> None:
     request, grammar = model.calls[0]
     assert request.count("\n- ") <= 8
     assert grammar.count("\n    | ") <= 16  # one alternative per target offered
+
+
+class _Doubtful(ScriptedIntentModel):
+    """A scripted model that also says how likely an empty target list was."""
+
+    def __init__(self, answer: Any, choice: dict[str, float]) -> None:
+        super().__init__(answer)
+        self.choice = choice
+
+    def first_choice(self) -> dict[str, float]:
+        return self.choice
+
+
+def _doubtful_planner(choice: dict[str, float], threshold: float | None) -> Planner:
+    registry = Registry([])
+    registry.add(device.entity() for device in static_home())
+    model = _Doubtful(lambda _: intent("on", "Kitchen Light"), choice)
+    return Planner(model, registry, Policy(PolicyConfig()), none_threshold=threshold)
+
+
+def test_a_doubtful_device_choice_becomes_none_above_the_threshold() -> None:
+    unsure = {"[": 0.3, '["': 0.7}
+    acted = _doubtful_planner(unsure, None).handle(Request(text="ok thanks"))
+    assert [a.device for a in acted.actions] == ["Kitchen Light"]
+    planner = _doubtful_planner(unsure, 0.25)
+    held = planner.handle(Request(text="ok thanks"))
+    assert held.actions == [] and held.intent is not None and held.intent["action"] == "none"
+    assert planner.last_doubt == pytest.approx(0.3)
+    sure = _doubtful_planner({"[": 0.01, '["': 0.99}, 0.25).handle(Request(text="kitchen on"))
+    assert [a.device for a in sure.actions] == ["Kitchen Light"]
+
+
+@pytest.mark.parametrize(
+    ("choice", "expected"),
+    [
+        ({"[": 0.2, '["': 0.8}, 0.2),
+        ({"[]": 0.1, "[": 0.1, '["': 0.8}, 0.2),
+        ({'["': 1.0}, 0.0),
+        ({"[": 1.0}, None),  # a tokenizer that writes "[" alone either way: unreadable
+        ({'"on': 0.6, '"off': 0.4}, None),  # the first choice was not the targets
+        ({}, None),
+    ],
+)
+def test_the_probability_of_naming_no_device(
+    choice: dict[str, float], expected: float | None
+) -> None:
+    from edge_agent.agent.planner import no_target_probability
+
+    model = _Doubtful(lambda _: intent("none"), choice)
+    got = no_target_probability(model)
+    assert got == (pytest.approx(expected) if expected is not None else None)
+    assert no_target_probability(ScriptedIntentModel(lambda _: intent("none"))) is None

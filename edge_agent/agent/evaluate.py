@@ -28,6 +28,8 @@ class Outcome:
     got: list[tuple[str, str, Any]]
     response: Response
     seconds: float
+    doubt: float | None = None
+    """When the model named devices: the probability it gave to naming none."""
 
 
 @dataclass
@@ -82,6 +84,7 @@ def evaluate(
     limit: int | None = None,
     progress: bool = True,
     prompt_style: PromptStyle = "few-shot",
+    none_threshold: float | None = None,
 ) -> Report:
     registries: dict[str, Registry] = {}
     report = Report(evalset.name)
@@ -92,12 +95,13 @@ def evaluate(
             registry = Registry([])
             registry.add(device.entity() for device in evalset.homes[case.home])
             registries[case.home] = registry
-        planner = Planner(model, registry, Policy(EVAL_POLICY), prompt_style=prompt_style)
+        planner = Planner(model, registry, Policy(EVAL_POLICY), prompt_style=prompt_style,
+                          none_threshold=none_threshold)  # fmt: skip
         started = time.perf_counter()
         response = planner.handle(Request(text=case.text, context=Context(area=case.area)))
         seconds = time.perf_counter() - started
         correct, got = judge(case, response, registry)
-        report.outcomes.append(Outcome(case, correct, got, response, seconds))
+        report.outcomes.append(Outcome(case, correct, got, response, seconds, planner.last_doubt))
         if progress:
             right = sum(o.correct for o in report.outcomes)
             print(f"\r{evalset.name}: {number}/{len(cases)}, {right} right", end="",
@@ -105,3 +109,25 @@ def evaluate(
     if progress:
         print(file=sys.stderr)
     return report
+
+
+NONE_THRESHOLDS = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5)
+
+
+def none_sweep(
+    report: Report, thresholds: tuple[float, ...] = NONE_THRESHOLDS
+) -> list[dict[str, Any]]:
+    """What each ``none_threshold`` would have scored, from one run without it: a case
+    whose doubt reaches the threshold would have been answered "none", which is right
+    exactly when nothing was to be done."""
+    rows = []
+    for threshold in (None, *thresholds):
+        right = {"command": 0, "query": 0, "none": 0}
+        for o in report.outcomes:
+            abstains = threshold is not None and o.doubt is not None and o.doubt >= threshold
+            right[o.case.kind] += (o.case.kind == "none") if abstains else o.correct
+        counts = {k: sum(o.case.kind == k for o in report.outcomes) for k in right}
+        total = len(report.outcomes) or 1
+        rows.append({"none_threshold": threshold, "exact": sum(right.values()) / total,
+                     **{k: right[k] / counts[k] if counts[k] else 0.0 for k in right}})  # fmt: skip
+    return rows

@@ -77,6 +77,23 @@ class _Pending:
     expires: float
 
 
+def no_target_probability(model: IntentModel) -> float | None:
+    """How likely the model found an empty target list at its first choice (the answer
+    starts with the targets), or None when that cannot be read: a model without
+    ``first_choice``, a first choice elsewhere, or a tokenizer that writes the list's
+    opening bracket alone whether or not a name follows."""
+    first_choice = getattr(model, "first_choice", None)
+    if not callable(first_choice):
+        return None
+    choice: dict[str, float] = first_choice()
+    if not choice or not all(text.startswith("[") for text in choice):
+        return None
+    named = [p for text, p in choice.items() if text.startswith('["')]
+    if not named:
+        return None
+    return sum(p for text, p in choice.items() if not text.startswith('["'))
+
+
 class Planner:
     def __init__(
         self,
@@ -88,6 +105,7 @@ class Planner:
         clock: Callable[[], float] = time.monotonic,
         prompt_style: prompt.PromptStyle = "few-shot",
         spoken: Callable[[str, str | None], Shortcut | None] | None = None,
+        none_threshold: float | None = None,
     ) -> None:
         self.model = model
         self.registry = registry
@@ -98,6 +116,12 @@ class Planner:
         self.prefix = prompt.prefix(prompt_style)
         self.spoken = spoken
         """Reads requests from a voice satellite's grammar recognizer without the model."""
+        self.none_threshold = none_threshold
+        """Answer "none" when the model gave at least this probability to naming no device,
+        even if it named one: doing nothing is the safer mistake (calibrated on held-out
+        generated data, not on the hand-written set)."""
+        self.last_doubt: float | None = None
+        """For the last intent that named devices: the probability of naming none."""
 
     def handle(self, request: Request) -> Response:
         try:
@@ -159,6 +183,7 @@ class Planner:
         return Prepared(found.entities, offered, IntentGrammar(choices), request)
 
     def _decide(self, prepared: Prepared) -> Intent | None:
+        self.last_doubt = None
         raw = self.model.complete_json(self.prefix, prepared.request, prepared.grammar.lark())
         try:
             intent = Intent.model_validate(json.loads(raw))
@@ -168,6 +193,11 @@ class Planner:
         if not prepared.grammar.allows(intent):
             log.warning("the model's intent is outside its grammar: %r", raw)
             return None
+        self.last_doubt = no_target_probability(self.model) if intent.targets else None
+        doubt, threshold = self.last_doubt, self.none_threshold
+        if doubt is not None and threshold is not None and doubt >= threshold:
+            log.info("%.0f %% for no device: none instead of %s", 100 * doubt, raw)
+            return Intent(targets=[], action=NONE, value=None)
         return intent
 
     def _act(

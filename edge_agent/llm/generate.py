@@ -61,6 +61,9 @@ class GenerationResult:
     """Generated tokens appended by fast-forward, without sampling."""
     prefill_s: float = 0.0
     decode_s: float = 0.0
+    first_choice: dict[int, float] | None = None
+    """At the first token the model chose (not forced): the probability of each token it
+    could have chosen there (above 0.1 %), after the constraint's mask."""
 
 
 @dataclass
@@ -238,6 +241,8 @@ class _Run:
             self.constraint.mask(row)
             if not np.isfinite(row).any():
                 raise GrammarError("the grammar allows no token here; it cannot be satisfied")
+        if self.result.first_choice is None:
+            self.result.first_choice = _likely(row)
         token = self.sampler(row)
         if token in self.stops:
             self.result.finish_reason = "stop"
@@ -276,6 +281,14 @@ class _Run:
         if self.result.text is None and self.decode is not None:
             self.result.text = self.decode(self.result.token_ids)
             self._emit(self.result.text)  # the held-back tail, now final
+
+
+def _likely(row: FloatArray, floor: float = 1e-3) -> dict[int, float]:
+    finite = np.isfinite(row)
+    shifted = np.where(finite, row - row[finite].max(), -np.inf).astype(np.float64)
+    probs = np.exp(shifted)
+    probs /= probs.sum()
+    return {int(i): float(probs[i]) for i in np.flatnonzero(probs > floor)}
 
 
 def _pending_stop(text: str, stop_strings: Sequence[str]) -> int:

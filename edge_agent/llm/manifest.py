@@ -132,4 +132,7 @@ class Manifest(_Frozen):
     on the planner's task, with the instructions only."""
     adapter: str | None = None
     """The fine-tuning adapter merged into the weights (name and sha256), if any."""
+    planner_none_threshold: float | None = Field(default=None, ge=0.0, le=1.0)
+    """The planner answers "none" when this model gives naming no device at least this
+    probability (calibrated with the adapter on held-out generated data), if set."""
     created_by: str

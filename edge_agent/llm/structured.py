@@ -64,3 +64,10 @@ class JsonModel:
                 sampling=self.sampling,
             )
             return self.last.text or ""
+
+    def first_choice(self) -> dict[str, float]:
+        """The last answer's first token the model chose rather than the grammar forced:
+        the text of each token it could have chosen there, and its probability."""
+        choice = self.last.first_choice if self.last is not None else None
+        decode = self.model.tokenizer.decode
+        return {decode([token]): p for token, p in (choice or {}).items()}

@@ -112,6 +112,7 @@ def build(
                     "planner_prompt": "instructions",
                     "adapter": f"{adapter.name} sha256:{sha256_file(weights)}",
                     "name": f"{manifest.name}+{adapter.name}",
+                    "planner_none_threshold": _none_threshold(adapter),
                 })  # fmt: skip
             # An fp32 build is its own reference: write it once, straight into the bundle.
             fp32_dir = staging if settings.precision == "fp32" else Path(tmp) / "fp32"
@@ -181,3 +182,18 @@ def _quality_report(reference: Bundle, target: Bundle, loaded: LoadedModel) -> Q
         rows.append(row)
     tokens = sum(len(s) - 1 for s in sequences)
     return QualityReport(texts=len(texts), tokens_scored=tokens, rows=rows)
+
+
+def _none_threshold(adapter: Path) -> float | None:
+    """The planner's calibrated none threshold that comes with an adapter (planner.json),
+    if any."""
+    path = adapter / "planner.json"
+    if not path.is_file():
+        return None
+    try:
+        value = json.loads(path.read_text(encoding="utf-8")).get("none_threshold")
+    except (ValueError, AttributeError) as error:
+        raise ExportError(f"{path}: not a JSON object with a none_threshold ({error})") from error
+    if value is not None and not (isinstance(value, int | float) and 0 <= value <= 1):
+        raise ExportError(f"{path}: none_threshold must be a number from 0 to 1, not {value!r}")
+    return None if value is None else float(value)
