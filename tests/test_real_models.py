@@ -104,8 +104,13 @@ def test_the_default_bundle_carries_the_planner_adapter(tmp_path: Path) -> None:
     bundle = open_bundle(out)
     assert bundle.manifest.planner_prompt == "instructions"
     assert bundle.manifest.adapter is not None and "smollm2-home" in bundle.manifest.adapter
+    assert bundle.manifest.planner_none_threshold is not None  # the adapter's calibration
     planner = Planner(JsonModel(TextModel.load(bundle)), demo_registry(), Policy(PolicyConfig()),
-                      prompt_style="instructions")  # fmt: skip
+                      prompt_style="instructions",
+                      none_threshold=bundle.manifest.planner_none_threshold)  # fmt: skip
     response = planner.handle(Request(text="turn off the porch light"))
     assert response.status in {"ok", "error", "clarify", "confirm"}
     assert response.intent is not None  # the model wrote a complete intent under the grammar
+    if response.intent["targets"]:
+        # the real tokenizer writes '["' for a name and '[' for none: the doubt is readable
+        assert planner.last_doubt is not None and 0.0 <= planner.last_doubt < 0.5
