@@ -160,6 +160,12 @@ def test_a_shared_prompt_head_runs_once_with_the_same_loss_and_gradients(
     assert together == pytest.approx(alone, rel=1e-3)
     grad_alone = sum(w * g for w, (_, g) in zip(weights, parts, strict=True)) / sum(weights)
     assert torch.allclose(grad_together, grad_alone, rtol=1e-3, atol=1e-6)
+    # identical prompts: the last prompt token stays with each row, it predicts the answer
+    same = [([*head, 70, 80], [-100] * (len(head) + 1) + [80]),
+            ([*head, 70, 81], [-100] * (len(head) + 1) + [81])]  # fmt: skip
+    assert _shared_length(same) == len(head)
+    both = loss_and_grad(same)[0]
+    assert both == pytest.approx((loss_and_grad(same[:1])[0] + loss_and_grad(same[1:])[0]) / 2)
 
 
 def test_the_learning_rate_decays_over_the_time_budget() -> None:

@@ -261,9 +261,10 @@ run once for the whole batch instead of once per row."""
 
 
 def _shared_length(batch: list[tuple[list[int], list[int]]]) -> int:
-    """How many leading prompt tokens every row of ``batch`` has in common."""
+    """How many leading prompt tokens every row of ``batch`` has in common, leaving each
+    row at least its last prompt token (whose logits predict the first answer token)."""
     first = batch[0][0]
-    limit = min(_first_answer(labels) for _, labels in batch)
+    limit = min(_first_answer(labels) for _, labels in batch) - 1
     shared = 0
     while shared < limit and all(ids[shared] == first[shared] for ids, _ in batch):
         shared += 1
