@@ -120,14 +120,15 @@ def none_sweep(
     """What each ``none_threshold`` would have scored, from one run without it: a case
     whose doubt reaches the threshold would have been answered "none", which is right
     exactly when nothing was to be done."""
+    kinds = ("command", "query", "none")
+    counts = {k: sum(o.case.kind == k for o in report.outcomes) for k in kinds}
+    total = len(report.outcomes) or 1
     rows = []
     for threshold in (None, *thresholds):
-        right = {"command": 0, "query": 0, "none": 0}
+        right = dict.fromkeys(kinds, 0)
         for o in report.outcomes:
             abstains = threshold is not None and o.doubt is not None and o.doubt >= threshold
             right[o.case.kind] += (o.case.kind == "none") if abstains else o.correct
-        counts = {k: sum(o.case.kind == k for o in report.outcomes) for k in right}
-        total = len(report.outcomes) or 1
         rows.append({"none_threshold": threshold, "exact": sum(right.values()) / total,
                      **{k: right[k] / counts[k] if counts[k] else 0.0 for k in right}})  # fmt: skip
     return rows
