@@ -521,3 +521,21 @@ def test_cli_writes_the_sets_and_reports_progress(
     assert "8 homes" in err
     assert "wrote" in err
     assert dataset.main(["--homes", "2", "--out", str(tmp_path / "x")]) == 2
+
+
+def test_train_teaches_the_knowledge_that_held_out_families_test(sets: dict[str, EvalSet]) -> None:
+    """Held-out families change the wording, not what must be known: lists of three or four
+    devices, fractions of a cover's travel, named fan speeds and "too warm -> the fans" are
+    all in train too, so the held-out sets measure generalization over phrasing."""
+    train = [c for c in sets["train"].cases if c.intent]
+    assert any(len(c.intent["targets"]) >= 3 for c in train if c.intent)
+    fractions = re.compile(r"\b(half|halfway|quarter|quarters)\b")
+    positions = {c.intent["value"] for c in train if c.intent
+                 and c.intent["action"] == "position"
+                 and fractions.search(c.text.lower())}  # fmt: skip
+    assert positions >= {25, 50, 75}
+    assert any(c.intent["action"] == "fan_speed" and c.intent["value"] == 100
+               and not re.search(r"\d|hundred", c.text) for c in train if c.intent)  # fmt: skip
+    warm = re.compile(r"\b(hot|warm|roasting|stale|breeze|sweltering)\b")
+    assert any(c.intent["action"] == "on" and str(c.intent["targets"][0]).startswith("fans in ")
+               and warm.search(c.text.lower()) for c in train if c.intent)  # fmt: skip

@@ -1400,6 +1400,33 @@ def _here_indirect(g: Gen) -> Draft:
     return _cmd(template, {}, WORD_OF[action], [label_of("light", area)], here=area)
 
 
+_WARM = ("it's too hot {pin}", "it's roasting {pin}", "the air is stale {pin}",
+         "it's sweltering {pin}", "{the} could use a breeze", "we need a breeze {pin}")  # fmt: skip
+
+
+@family("indirect.warm", "train", "indirect", 1.5)
+def _indirect_warm(g: Gen) -> Draft:
+    """it's too hot in the office (fans there, no thermostat) / it's roasting in here / it's
+    pitch black in here: the knowledge of the held-out stuffy and in-here families (warm ->
+    fans, dark -> lights, here = the satellite's area) in other words"""
+    here = g.chance(0.5)
+    if g.chance(0.6):
+        areas = [a for a in g.home.areas if g.home.where(domain="fan", place=a, action="turn_on")
+                 and not g.home.where(domain="climate", place=a)]  # fmt: skip
+        area = g.pick(areas)
+        if here:
+            template = g.pick(["it's too hot in here", "it's roasting in here",
+                               "the air in here is stale",
+                               "could use a breeze in here"])  # fmt: skip
+            return _cmd(template, {}, "on", [label_of("fan", area)], here=area)
+        return _cmd(_place_slots(g, g.pick(_WARM), area), {"p": g.adj(area)}, "on",
+                    [label_of("fan", area)])  # fmt: skip
+    area, _ = _area_with(g, "light", "turn_on")
+    template = g.pick(["it's pitch black in here", "could use some light in here",
+                       "way too dark in here", "I can't see anything in here"])  # fmt: skip
+    return _cmd(template, {}, "on", [label_of("light", area)], here=area)
+
+
 @family("indirect.stuffy", "heldout", "indirect", 1.0)
 def _indirect_stuffy(g: Gen) -> Draft:
     """it's stuffy in the office (fans there, no thermostat) / I can barely see in the study"""
@@ -1629,6 +1656,23 @@ def _position_direct(g: Gen) -> Draft:
     )  # fmt: skip
 
 
+@family("position.half", "train", "position", 1.5)
+def _position_half(g: Gen) -> Draft:
+    """set the blinds to half / the shutter to a quarter open: fractions as positions"""
+    dev = g.pick(g.devs(action="set_position"))
+    value, templates = g.pick([
+        (50, ("set {d} to half", "move {d} to half way", "{d} to half", "half open {d}",
+              "bring {d} down halfway", "raise {d} halfway")),
+        (25, ("set {d} to a quarter", "{d} to a quarter open", "open {d} just a quarter",
+              "raise {d} a quarter")),
+        (75, ("set {d} to three quarters", "{d} to three quarters open",
+              "raise {d} three quarters")),
+    ])  # fmt: skip
+    template = g.pick(templates)
+    return _cmd(template, {"d": g.ref(dev, not template.startswith("{d}"))}, "position",
+                [dev.name], value)  # fmt: skip
+
+
 @family("position.fraction", "heldout", "position", 1.2)
 def _position_fraction(g: Gen) -> Draft:
     """open the blinds halfway / open the shutters a quarter of the way"""
@@ -1772,6 +1816,18 @@ def _fan_speed(g: Gen) -> Draft:
     )  # fmt: skip
 
 
+@family("fan.named_speed", "train", "fan_speed", 0.8)
+def _fan_named_speed(g: Gen) -> Draft:
+    """the ceiling fan at full speed / max out the desk fan / tower fan to half speed"""
+    dev = g.pick(g.devs(action="set_fan_percentage"))
+    value, template = g.pick([(100, "{d} at full speed"), (100, "max out {d}"),
+                              (100, "run {d} flat out"), (100, "turn {d} all the way up"),
+                              (50, "{d} to half speed"),
+                              (50, "set {d} to half power")])  # fmt: skip
+    return _cmd(template, {"d": g.ref(dev, not template.startswith("{d}"))}, "fan_speed",
+                [dev.name], value)  # fmt: skip
+
+
 @family("fan.polite", "heldout", "fan_speed", 1.0)
 def _fan_polite(g: Gen) -> Draft:
     """could you set the desk fan to 40 percent? / full speed on the ceiling fan, please"""
@@ -1865,10 +1921,10 @@ def _multi_draft(g: Gen, devs: list[Dev], action: Action, templates: Sequence[st
     return _cmd(template, slots, WORD_OF[action], [d.name for d in devs], value)
 
 
-@family("multi.and", "train", "multi", 1.5)
+@family("multi.and", "train", "multi", 2.0)
 def _multi_and(g: Gen) -> Draft:
-    """turn off the desk lamp and the kettle / set the floor lamp and hue go to 40%"""
-    devs, action = _several(g, 2)
+    """turn off the desk lamp and the kettle / set the floor lamp, hue go and the strip to 40%"""
+    devs, action = _several(g, g.pick([2, 2, 3, 3, 4]))
     return _multi_draft(g, devs, action, _MULTI[action])
 
 
