@@ -97,9 +97,15 @@ def run_command(args: argparse.Namespace) -> int:
 
 def _voice_command(args: argparse.Namespace) -> int:
     if args.command == "voice-bench":
+        from edge_agent.voice.bench import VOICES, parse_voices
         from edge_agent.voice.bench import run as voice_bench
 
-        return voice_bench(args.bundle, shortcut=not args.model_only)
+        try:
+            voices = parse_voices(args.voices) if args.voices else VOICES
+        except ValueError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        return voice_bench(args.bundle, shortcut=not args.model_only, voices=voices)
     from edge_agent.voice import listen
 
     try:

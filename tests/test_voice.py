@@ -489,3 +489,29 @@ def test_a_spoken_command_from_the_sound_card_becomes_a_command_on_the_broker(
     assert all(h["outcome"] == "rejected" for h in heard[:-1]), heard
     assert heard and heard[-1]["heard"] == "hey computer turn off the porch light"
     assert heard[-1]["outcome"] == "request" and heard[-1]["reply"]
+
+
+def test_the_benchmark_takes_other_voices_and_names_a_missing_one() -> None:
+    """``voice-bench --voices`` measures voices the default run does not use; a voice the
+    synthesizer lacks is an error before minutes of benchmark (flite would fall back to its
+    default voice without a word)."""
+    from edge_agent.voice.bench import parse_voices
+
+    require("espeak-ng", "flite")
+    assert parse_voices("espeak-ng:en-gb-scotland, flite:awb") == (
+        ("espeak-ng", "en-gb-scotland"),
+        ("flite", "awb"),
+    )
+    for text, message in [
+        ("flite:nosuch", "flite has no voice 'nosuch'"),
+        ("espeak-ng:xx-nowhere", "espeak-ng has no voice 'xx-nowhere'"),
+        ("piper:amy", "is not engine:voice"),
+        ("flite", "is not engine:voice"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            parse_voices(text)
+    done = subprocess.run(
+        [sys.executable, "-m", "edge_agent", "voice-bench", "--voices", "flite:nosuch"],
+        check=False, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2 and "flite has no voice 'nosuch'" in done.stderr

@@ -20,6 +20,7 @@ from typing import Any
 
 from edge_agent.demo.fixtures import demo_registry
 from edge_agent.voice.phrases import number_words, spoken, words_to_digits
+from edge_agent.voice.synth import ENGINES, have, installed_voices
 
 VOICES = (("espeak-ng", "en-us"), ("flite", "slt"), ("espeak-ng", "en-gb"), ("flite", "kal"))
 NOISE = (0.002, 0.01)
@@ -141,22 +142,42 @@ def _p95(values: list[float]) -> float:
     return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
 
 
-def run(bundle: Path, shortcut: bool = True) -> int:
+def parse_voices(text: str) -> tuple[tuple[str, str], ...]:
+    """``espeak-ng:en-gb-scotland,flite:awb`` -> the (engine, voice) pairs."""
+    voices = []
+    for item in text.split(","):
+        engine, _, voice = item.strip().partition(":")
+        if engine not in ENGINES or not voice:
+            raise ValueError(f"{item!r} is not engine:voice (engines: {', '.join(ENGINES)})")
+        voices.append((engine, voice))
+    for engine, voice in voices:  # before the model loads, not minutes into the run
+        if not have(engine):
+            raise ValueError(f"{engine} is not installed")
+        if voice not in installed_voices(engine):
+            raise ValueError(f"{engine} has no voice {voice!r}")
+    return tuple(voices)
+
+
+def run(bundle: Path, shortcut: bool = True, voices: tuple[tuple[str, str], ...] = VOICES) -> int:
     bench = _Bench(bundle, shortcut)
     commands = demo_commands()
     total = max(40, len(commands))
     right = 0
+    by_voice: dict[str, list[int]] = {f"{e}:{v}": [0, 0] for e, v in voices}
     for index in range(total):
         command = commands[index % len(commands)]
-        engine, voice = VOICES[index % len(VOICES)]
+        engine, voice = voices[index % len(voices)]
         asked = bench.listen(f"{WAKE} {command}", engine, voice,
-                             NOISE[index // len(VOICES) % 2], index)  # fmt: skip
+                             NOISE[index // len(voices) % 2], index)  # fmt: skip
         said = [request_content(a) for a in asked]
-        right += said == [request_content(words_to_digits(command))]
+        good = said == [request_content(words_to_digits(command))]
+        right += good
+        by_voice[f"{engine}:{voice}"][0] += good
+        by_voice[f"{engine}:{voice}"][1] += 1
         print(f"\r{index + 1}/{total} commands", end="", file=sys.stderr, flush=True)
     refused = 0
     for index, sentence in enumerate(UNRELATED):
-        engine, voice = VOICES[index % len(VOICES)]
+        engine, voice = voices[index % len(voices)]
         for text in (sentence, f"{WAKE} {sentence}"):
             refused += not bench.listen(text, engine, voice, NOISE[0], 100 + index)
     print(file=sys.stderr)
@@ -166,6 +187,7 @@ def run(bundle: Path, shortcut: bool = True) -> int:
     hangover_ms = bench.session.endpointer.hangover_s * 1000
     unrelated = 2 * len(UNRELATED)
     print(f"commands heard word for word: {right}/{total} ({right / total:.1%})")
+    print("  by voice: " + ", ".join(f"{k} {g}/{n}" for k, (g, n) in by_voice.items()))
     print(f"unrelated speech refused:     {refused}/{unrelated} ({refused / unrelated:.1%})")
     print(f"recognizer real-time factor:  {bench.decode_s / bench.audio_s:.3f}")
     print(f"end of speech -> command:     p50 {statistics.median(from_speech):.0f} ms, "

@@ -38,6 +38,12 @@ def add_commands(commands: Any) -> None:
         action="store_true",
         help="send every request to the model (no direct reading of grammar commands)",
     )
+    bench.add_argument(
+        "--voices",
+        default=None,
+        help="engine:voice pairs, comma-separated (default: espeak-ng:en-us,flite:slt,"
+        "espeak-ng:en-gb,flite:kal); e.g. espeak-ng:en-gb-scotland,flite:awb",
+    )
 
     satellite = commands.add_parser(
         "satellite", help="a microphone in front of an agent, over MQTT"

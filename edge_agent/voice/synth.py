@@ -23,6 +23,21 @@ def have(engine: str) -> bool:
     return shutil.which(engine) is not None
 
 
+def installed_voices(engine: str) -> set[str]:
+    """The voice names ``engine`` knows (flite falls back to its default on an unknown
+    name without a word, so asking is the only way to know)."""
+    if engine == "flite":
+        listed = subprocess.run(["flite", "-lv"], check=True, capture_output=True, text=True)
+        return set(listed.stdout.split(":", 1)[-1].split())
+    listed = subprocess.run(["espeak-ng", "--voices"], check=True, capture_output=True, text=True)
+    names = set()
+    for line in listed.stdout.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) >= 5:
+            names |= {fields[1], fields[3], fields[4]}  # language, name, file
+    return names
+
+
 def synthesize(
     text: str,
     *,
