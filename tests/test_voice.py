@@ -337,6 +337,17 @@ def test_listen_prints_what_it_heard_the_commands_and_the_reply(
     assert bad.returncode == 2 and "missing.wav" in bad.stderr
 
 
+def write_wav_at(path: Path, samples: np.ndarray, rate: int) -> Path:
+    import wave
+
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(np.asarray(samples, dtype=np.int16).tobytes())
+    return path
+
+
 def test_read_wav_resamples_and_refuses_what_it_cannot_read(tmp_path: Path) -> None:
     import wave
 
@@ -347,6 +358,14 @@ def test_read_wav_resamples_and_refuses_what_it_cannot_read(tmp_path: Path) -> N
         out.setframerate(48_000)
         out.writeframes(np.zeros((4_800, 2), dtype=np.int16).tobytes())
     assert read_wav(path).shape == (1_600,)
+    # A 1 kHz tone stays; an 11 kHz one is above 16 kHz audio's 8 kHz and must go, not be
+    # folded back to 5 kHz (which plain interpolation does).
+    time_s = np.arange(48_000) / 48_000
+    tones = 8_000 * np.sin(2 * np.pi * 1_000 * time_s) + 8_000 * np.sin(2 * np.pi * 11_000 * time_s)
+    path = write_wav_at(tmp_path / "tones.wav", tones, 48_000)
+    spectrum = np.abs(np.fft.rfft(read_wav(path))) / 8_000  # 1 Hz bins over one second
+    assert 0.95 < spectrum[1_000] / spectrum[1_000 - 50 : 1_000 + 50].sum() <= 1.0
+    assert spectrum[4_900:5_100].max() < 0.01 * spectrum[1_000]
     (tmp_path / "junk.wav").write_bytes(b"RIFF....WAVEjunk")
     with pytest.raises(ValueError, match=r"junk\.wav"):
         read_wav(tmp_path / "junk.wav")
