@@ -76,14 +76,18 @@ class Quantization(_Frozen):
     per_channel: bool | None = None
     """int8 only: one scale per output channel instead of per tensor."""
     block_size: int | None = None
-    """int4 only: weights per quantization block."""
+    """int4 and weight-only int8: weights per quantization block."""
     accuracy_level: int | None = None
-    """int4 only: MatMulNBits accuracy_level (0 unset, 1 fp32, 2 fp16, 3 bf16, 4 int8)."""
+    """int4 and weight-only int8: MatMulNBits accuracy_level (0 unset, 1 fp32, 2 fp16,
+    3 bf16, 4 int8)."""
     symmetric: bool | None = None
     embedding_quantized: bool = False
     """Whether the token embedding (Gather) was quantized too."""
     head_int8: bool = False
     """int4 only: the output head and the token embedding kept at int8 (per channel)."""
+    weight_only: bool = False
+    """int8 only: 8-bit weights in blocks (MatMulNBits), activations not rounded to 8 bits
+    between operators."""
 
 
 class Tokens(_Frozen):

@@ -63,6 +63,12 @@ def _parser() -> argparse.ArgumentParser:
         help="int4 with the output head and the token embedding at int8",
     )
     build.add_argument(
+        "--weight-only",
+        action="store_true",
+        help="int8 as 8-bit weights in blocks (MatMulNBits, --block-size, --accuracy-level) "
+        "instead of dynamic quantization: closer to fp32",
+    )
+    build.add_argument(
         "--adapter",
         type=Path,
         default=None,
@@ -136,6 +142,9 @@ def _build(args: argparse.Namespace) -> int:
     from edge_agent_export.build import build
     from edge_agent_export.quantize import QuantSettings
 
+    if args.weight_only and args.quant != "int8":
+        print("error: --weight-only is a kind of int8 (--quant int8)", file=sys.stderr)
+        return 2
     settings = QuantSettings(
         precision=args.quant,
         per_channel=not args.per_tensor,
@@ -144,6 +153,7 @@ def _build(args: argparse.Namespace) -> int:
         symmetric=not args.asymmetric,
         quantize_embedding=not args.keep_embedding,
         head_int8=args.int8_head,
+        weight_only=args.weight_only,
     )
     result = build(
         args.source,
