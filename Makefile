@@ -24,7 +24,7 @@ try: bundle
 
 bundle: setup
 	@$(BIN)/edge-agent-export verify $(BUNDLE) 2>/dev/null || \
-		$(BIN)/edge-agent-export build --source default --quant int8 --out $(BUNDLE) --force
+		$(BIN)/edge-agent-export build --source default --quant int8 --weight-only --out $(BUNDLE) --force
 
 test: setup
 	$(BIN)/python -m pytest

@@ -100,8 +100,10 @@ def test_the_default_bundle_carries_the_planner_adapter(tmp_path: Path) -> None:
     from edge_agent.messages import Request
 
     out = tmp_path / "default-int8"
-    assert main(["build", "--source", "default", "--quant", "int8", "--out", str(out)]) == 0
+    command = ["build", "--source", "default", "--quant", "int8", "--weight-only", "--out"]
+    assert main([*command, str(out)]) == 0  # what `make bundle` builds
     bundle = open_bundle(out)
+    assert bundle.manifest.quantization.weight_only
     assert bundle.manifest.planner_prompt == "instructions"
     assert bundle.manifest.adapter is not None and "smollm2-home" in bundle.manifest.adapter
     assert bundle.manifest.planner_none_threshold is not None  # the adapter's calibration
