@@ -1659,8 +1659,7 @@ def _position_direct(g: Gen) -> Draft:
 @family("position.half", "train", "position", 1.5)
 def _position_half(g: Gen) -> Draft:
     """set the blinds to half / the shutter to a quarter open: fractions as positions"""
-    dev = g.pick(g.devs(action="set_position"))
-    value, templates = g.pick([
+    return _fraction_draft(g, [
         (50, ("set {d} to half", "move {d} to half way", "{d} to half", "half open {d}",
               "bring {d} down halfway", "raise {d} halfway")),
         (25, ("set {d} to a quarter", "{d} to a quarter open", "open {d} just a quarter",
@@ -1668,6 +1667,12 @@ def _position_half(g: Gen) -> Draft:
         (75, ("set {d} to three quarters", "{d} to three quarters open",
               "raise {d} three quarters")),
     ])  # fmt: skip
+
+
+def _fraction_draft(g: Gen, options: Sequence[tuple[int, Sequence[str]]]) -> Draft:
+    """A cover set to a position said as a fraction, from (position, templates) options."""
+    dev = g.pick(g.devs(action="set_position"))
+    value, templates = g.pick(options)
     template = g.pick(templates)
     return _cmd(template, {"d": g.ref(dev, not template.startswith("{d}"))}, "position",
                 [dev.name], value)  # fmt: skip
@@ -1676,16 +1681,12 @@ def _position_half(g: Gen) -> Draft:
 @family("position.fraction", "heldout", "position", 1.2)
 def _position_fraction(g: Gen) -> Draft:
     """open the blinds halfway / open the shutters a quarter of the way"""
-    dev = g.pick(g.devs(action="set_position"))
-    value, templates = g.pick([
+    return _fraction_draft(g, [
         (50, ("open {d} halfway", "open {d} half way", "set {d} half open", "{d} halfway please",
               "lower {d} halfway", "put {d} halfway")),
         (25, ("open {d} a quarter of the way", "open {d} a quarter")),
         (75, ("open {d} three quarters of the way", "{d} three quarters open")),
     ])  # fmt: skip
-    template = g.pick(templates)
-    return _cmd(template, {"d": g.ref(dev, not template.startswith("{d}"))}, "position",
-                [dev.name], value)  # fmt: skip
 
 
 def _cover_verbs(dev: Dev, action: Action) -> list[str]:
