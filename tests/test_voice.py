@@ -337,17 +337,6 @@ def test_listen_prints_what_it_heard_the_commands_and_the_reply(
     assert bad.returncode == 2 and "missing.wav" in bad.stderr
 
 
-def write_wav_at(path: Path, samples: np.ndarray, rate: int) -> Path:
-    import wave
-
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(rate)
-        out.writeframes(np.asarray(samples, dtype=np.int16).tobytes())
-    return path
-
-
 def test_read_wav_resamples_and_refuses_what_it_cannot_read(tmp_path: Path) -> None:
     import wave
 
@@ -362,7 +351,7 @@ def test_read_wav_resamples_and_refuses_what_it_cannot_read(tmp_path: Path) -> N
     # folded back to 5 kHz (which plain interpolation does).
     time_s = np.arange(48_000) / 48_000
     tones = 8_000 * np.sin(2 * np.pi * 1_000 * time_s) + 8_000 * np.sin(2 * np.pi * 11_000 * time_s)
-    path = write_wav_at(tmp_path / "tones.wav", tones, 48_000)
+    path = write_wav(tmp_path / "tones.wav", tones, 48_000)
     spectrum = np.abs(np.fft.rfft(read_wav(path))) / 8_000  # 1 Hz bins over one second
     assert 0.95 < spectrum[1_000] / spectrum[1_000 - 50 : 1_000 + 50].sum() <= 1.0
     assert spectrum[4_900:5_100].max() < 0.01 * spectrum[1_000]

@@ -172,8 +172,9 @@ def run(bundle: Path, shortcut: bool = True, voices: tuple[tuple[str, str], ...]
         said = [request_content(a) for a in asked]
         good = said == [request_content(words_to_digits(command))]
         right += good
-        by_voice[f"{engine}:{voice}"][0] += good
-        by_voice[f"{engine}:{voice}"][1] += 1
+        tally = by_voice[f"{engine}:{voice}"]
+        tally[0] += good
+        tally[1] += 1
         print(f"\r{index + 1}/{total} commands", end="", file=sys.stderr, flush=True)
     refused = 0
     for index, sentence in enumerate(UNRELATED):

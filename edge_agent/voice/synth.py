@@ -69,12 +69,12 @@ def synthesize(
     return np.asarray(signal.clip(-32768, 32767), dtype=np.int16)
 
 
-def write_wav(path: Path, samples: np.ndarray) -> Path:
+def write_wav(path: Path, samples: np.ndarray, rate: int = 16_000) -> Path:
     import wave
 
     with wave.open(str(path), "wb") as wav:
         wav.setnchannels(1)
         wav.setsampwidth(2)
-        wav.setframerate(16_000)
+        wav.setframerate(rate)
         wav.writeframes(samples.astype(np.int16).tobytes())
     return path

@@ -108,56 +108,51 @@ def _int8(model: onnx.ModelProto, settings: QuantSettings, out_path: Path) -> li
 
 
 def _int8_weights(model: onnx.ModelProto, settings: QuantSettings, out_path: Path) -> list[str]:
-    from onnxruntime.quantization.matmul_nbits_quantizer import (
-        DefaultWeightOnlyQuantConfig,
-        MatMulNBitsQuantizer,
-    )
-
-    config = DefaultWeightOnlyQuantConfig(
-        block_size=settings.block_size,
-        is_symmetric=True,
-        accuracy_level=settings.accuracy_level,
-        op_types_to_quantize=("MatMul",),  # an 8-bit Gather does not exist (onnxruntime 1.32)
-        quant_axes=(("MatMul", 0),),
-        bits=8,
-    )
-    quantizer = MatMulNBitsQuantizer(model, algo_config=config)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        quantizer.process()
+    # An 8-bit Gather does not exist (onnxruntime 1.32): the embedding stays float here.
+    model = _matmul_nbits(model, settings, bits=8, symmetric=True, op_types=("MatMul",))
     if not settings.quantize_embedding:
-        return save_model(quantizer.model.model, out_path)
+        return save_model(model, out_path)
     # The token embedding, left as float, takes int8's dynamic quantization (a lookup: no
     # activations are rounded).
-    return _int8(quantizer.model.model, settings, out_path)
+    return _int8(model, settings, out_path)
 
 
 def _int4(model: onnx.ModelProto, settings: QuantSettings, out_path: Path) -> list[str]:
-    from onnxruntime.quantization.matmul_nbits_quantizer import (
-        DefaultWeightOnlyQuantConfig,
-        MatMulNBitsQuantizer,
-    )
-
     op_types: tuple[str, ...] = ("MatMul", "Gather") if settings.quantize_embedding else ("MatMul",)
     head = _head_matmul(model) if settings.head_int8 else None
     if settings.head_int8:
         op_types = ("MatMul",)
+    model = _matmul_nbits(model, settings, bits=4, symmetric=settings.symmetric,
+                          op_types=op_types, exclude=[head] if head else None)  # fmt: skip
+    if not settings.head_int8:
+        return save_model(model, out_path)
+    # What int4 left as float (the head, the embedding) gets int8's dynamic quantization.
+    return _int8(model, settings, out_path)
+
+
+def _matmul_nbits(
+    model: onnx.ModelProto, settings: QuantSettings, *, bits: int, symmetric: bool,
+    op_types: tuple[str, ...], exclude: list[str] | None = None,
+) -> onnx.ModelProto:  # fmt: skip
+    """Block-wise weight-only quantization (MatMulNBits, GatherBlockQuantized)."""
+    from onnxruntime.quantization.matmul_nbits_quantizer import (
+        DefaultWeightOnlyQuantConfig,
+        MatMulNBitsQuantizer,
+    )
+
     config = DefaultWeightOnlyQuantConfig(
         block_size=settings.block_size,
-        is_symmetric=settings.symmetric,
+        is_symmetric=symmetric,
         accuracy_level=settings.accuracy_level,
         op_types_to_quantize=op_types,
         quant_axes=(("MatMul", 0), ("Gather", 1)),
+        bits=bits,
     )
-    quantizer = MatMulNBitsQuantizer(
-        model, algo_config=config, nodes_to_exclude=[head] if head else None
-    )
+    quantizer = MatMulNBitsQuantizer(model, algo_config=config, nodes_to_exclude=exclude)
     # An all-zero block has scale 0; the quantizer handles it but numpy warns on the division.
     with np.errstate(divide="ignore", invalid="ignore"):
         quantizer.process()
-    if not settings.head_int8:
-        return save_model(quantizer.model.model, out_path)
-    # What int4 left as float (the head, the embedding) gets int8's dynamic quantization.
-    return _int8(quantizer.model.model, settings, out_path)
+    return quantizer.model.model  # type: ignore[no-any-return]
 
 
 def _head_matmul(model: onnx.ModelProto) -> str:
