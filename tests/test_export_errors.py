@@ -114,3 +114,13 @@ def test_existing_output_needs_force(tmp_path: Path, capsys: pytest.CaptureFixtu
     (tmp_path / "out").mkdir()
     assert _build("default", tmp_path / "out") == 2
     assert "--force" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("precision", ["fp32", "int8"])
+def test_gptq_needs_block_wise_weights(
+    precision: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    command = ["build", "--source", "default", "--quant", precision, "--gptq"]
+    assert main([*command, "--out", str(tmp_path / "out"), "--quiet"]) == 2
+    assert "--gptq rounds block-wise weights" in capsys.readouterr().err
+    assert _leftovers(tmp_path) == []

@@ -88,6 +88,8 @@ class Quantization(_Frozen):
     weight_only: bool = False
     """int8 only: 8-bit weights in blocks (MatMulNBits), activations not rounded to 8 bits
     between operators."""
+    gptq: bool = False
+    """Block-wise weights rounded by GPTQ on calibration requests, not to nearest."""
 
 
 class Tokens(_Frozen):

@@ -163,7 +163,12 @@ def _write_bundle(
     folder: Path, proto: object, settings: QuantSettings, loaded: LoadedModel, manifest: Manifest
 ) -> Bundle:
     folder.mkdir(parents=True, exist_ok=True)
-    quantize(proto, settings, folder / manifest.model_file)  # type: ignore[arg-type]
+    calibration = None
+    if settings.gptq:
+        from edge_agent_export.calibration import planner_calibration
+
+        calibration = planner_calibration(loaded.tokenizer, manifest)
+    quantize(proto, settings, folder / manifest.model_file, calibration)  # type: ignore[arg-type]
     write_tokenizer(loaded.tokenizer, folder / manifest.tokenizer_file)
     written = write_manifest(
         folder, manifest.model_copy(update={"quantization": settings.describe()})
