@@ -54,15 +54,17 @@ def run_matmul_nbits(x: np.ndarray, node: onnx.NodeProto, tensors: list[TensorPr
 
 @pytest.mark.parametrize(("bits", "symmetric"), [(4, True), (4, False), (8, True)])
 @pytest.mark.parametrize("k", [64, 40])  # 40: the last block is padded
+@pytest.mark.parametrize("act_order", [False, True])
 def test_onnxruntime_computes_with_exactly_the_dequantized_weights(
-    bits: int, symmetric: bool, k: int
+    bits: int, symmetric: bool, k: int, act_order: bool
 ) -> None:
     rng = np.random.default_rng(0)
     n = 24
     weight = rng.normal(size=(k, n)).astype(np.float32)
     x = correlated_inputs(rng, 200, k)
-    quantized = quantize_weight(weight, (x.T @ x).astype(np.float64) / len(x), bits=bits,
-                                block_size=16, symmetric=symmetric)  # fmt: skip
+    hessian = (x.T @ x).astype(np.float64) / len(x)
+    quantized = quantize_weight(weight, hessian, bits=bits, block_size=16, symmetric=symmetric,
+                                act_order=act_order)  # fmt: skip
     assert quantized.codes.max() <= 2**bits - 1
     node = helper.make_node("MatMul", ["x", "W"], ["y"], name="mm")
     new, tensors = matmul_nbits(node, quantized, accuracy_level=1)  # fp32 activations
@@ -89,6 +91,10 @@ def test_gptq_moves_the_layer_output_less_than_rounding_to_nearest(bits: int) ->
     bound = {4: 0.6, 8: 0.85}[bits]  # measured 0.44 / 0.47 and 0.73 / 0.77
     assert output_error(gptq, calibration) < bound * output_error(nearest, calibration)
     assert output_error(gptq, unseen) < bound * output_error(nearest, unseen)
+    # The hardest-firing inputs first: less error still (0.37 / 0.38 of nearest's, unseen).
+    ordered = quantize_weight(weight, hessian, bits=bits, block_size=32, symmetric=True,
+                              act_order=True)  # fmt: skip
+    assert output_error(ordered, unseen) < 0.9 * output_error(gptq, unseen)
 
 
 def test_an_input_that_never_fires_does_not_break_it() -> None:

@@ -120,7 +120,8 @@ def build(
         with progress.stage("quantize"):
             target = reference
             if settings.precision != "fp32":
-                target = _write_bundle(staging, proto, settings, loaded, manifest)
+                target = _write_bundle(staging, proto, settings, loaded, manifest,
+                                       progress=not quiet)  # fmt: skip
             del proto
         with progress.stage("quality report"):
             report = _quality_report(reference, target, loaded)
@@ -160,15 +161,16 @@ def _manifest(
 
 
 def _write_bundle(
-    folder: Path, proto: object, settings: QuantSettings, loaded: LoadedModel, manifest: Manifest
-) -> Bundle:
+    folder: Path, proto: object, settings: QuantSettings, loaded: LoadedModel, manifest: Manifest,
+    *, progress: bool = False,
+) -> Bundle:  # fmt: skip
     folder.mkdir(parents=True, exist_ok=True)
     calibration = None
     if settings.gptq:
         from edge_agent_export.calibration import planner_calibration
 
         calibration = planner_calibration(loaded.tokenizer, manifest)
-    quantize(proto, settings, folder / manifest.model_file, calibration)  # type: ignore[arg-type]
+    quantize(proto, settings, folder / manifest.model_file, calibration, progress)  # type: ignore[arg-type]
     write_tokenizer(loaded.tokenizer, folder / manifest.tokenizer_file)
     written = write_manifest(
         folder, manifest.model_copy(update={"quantization": settings.describe()})

@@ -14,6 +14,7 @@ round-to-nearest produces), so the device runs it unchanged.
 from __future__ import annotations
 
 import logging
+import sys
 import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ import numpy as np
 import numpy.typing as npt
 import onnx
 from onnx import numpy_helper
+from tqdm import tqdm
 
 from edge_agent.llm.manifest import GraphIO
 
@@ -80,9 +82,13 @@ class BlockWeight:
 
 def quantize_weight(
     weight: npt.NDArray[np.float32], hessian: Float64, *, bits: int, block_size: int,
-    symmetric: bool, damp: float = 0.01,
+    symmetric: bool, damp: float = 0.01, act_order: bool = False,
 ) -> BlockWeight:  # fmt: skip
-    """GPTQ of one ``[K, N]`` weight (y = x @ W) given ``hessian`` = mean of x^T x, [K, K]."""
+    """GPTQ of one ``[K, N]`` weight (y = x @ W) given ``hessian`` = mean of x^T x, [K, K].
+
+    ``act_order``: round the inputs that fire hardest first, while the most columns are
+    left to absorb their error. A block's columns are then no longer visited together, so
+    every block's scale is fixed up front from the unrounded weights ("static groups")."""
     k, n = weight.shape
     w = weight.T.astype(np.float64)  # rows: outputs; columns: the inputs GPTQ walks through
     h = hessian.astype(np.float64).copy()
@@ -91,37 +97,47 @@ def quantize_weight(
     w[:, dead] = 0.0
     h[np.diag_indices(k)] += damp * float(np.mean(np.diag(h)))
     importance = np.diag(h).copy()
-    upper = _upper_cholesky_of_inverse(h)
 
     blocks = -(-k // block_size)
     codes = np.zeros((n, blocks * block_size), dtype=np.uint8)
     codes[:, k:] = 0 if not symmetric else 2 ** (bits - 1)
-    scales = np.zeros((n, blocks), dtype=np.float32)
-    zeros = np.zeros((n, blocks), dtype=np.uint8)
+    scales = np.ones((n, blocks))
+    zeros = np.zeros((n, blocks))
+    order = np.arange(k)
+    if act_order:
+        for b in range(blocks):
+            cols = slice(b * block_size, min((b + 1) * block_size, k))
+            scales[:, b], zeros[:, b] = _block_params(w[:, cols], importance[cols], bits=bits,
+                                                      symmetric=symmetric)  # fmt: skip
+        order = np.argsort(-importance, kind="stable")
+        w, h = w[:, order], h[order][:, order]
+    upper = _upper_cholesky_of_inverse(h)
+
     lazy = max(LAZY_COLUMNS, block_size) // block_size * block_size
-    scale = zero = np.zeros(n)
     for start in range(0, k, lazy):
         stop = min(start + lazy, k)
         work = w[:, start:stop].copy()
         errors = np.zeros_like(work)
         inverse = upper[start:stop, start:stop]
         for i in range(stop - start):
-            column = start + i
-            if column % block_size == 0:
+            column = int(order[start + i])
+            block = column // block_size
+            if not act_order and column % block_size == 0:
+                # Lazy batches hold whole blocks, so the block's columns are all in `work`.
                 group = slice(i, min(i + block_size, stop - start))
-                scale, zero = _block_params(
+                scales[:, block], zeros[:, block] = _block_params(
                     work[:, group], importance[start + group.start : start + group.stop],
                     bits=bits, symmetric=symmetric,
                 )  # fmt: skip
-                scales[:, column // block_size] = scale
-                zeros[:, column // block_size] = zero
+            scale, zero = scales[:, block], zeros[:, block]
             q = np.clip(np.rint(work[:, i] / scale) + zero, 0, 2**bits - 1)
             codes[:, column] = q
             error = (work[:, i] - (q - zero) * scale) / inverse[i, i]
             work[:, i:] -= np.outer(error, inverse[i, i:])
             errors[:, i] = error
         w[:, stop:] -= errors @ upper[start:stop, stop:]
-    return BlockWeight(codes, scales, None if symmetric else zeros, bits, block_size, k)
+    zero_points = None if symmetric else zeros.astype(np.uint8)
+    return BlockWeight(codes, scales.astype(np.float32), zero_points, bits, block_size, k)
 
 
 def _upper_cholesky_of_inverse(h: Float64) -> Float64:
@@ -215,8 +231,9 @@ def weight_matmuls(model: onnx.ModelProto, exclude: Iterable[str] = ()) -> list[
 
 
 def collect_hessians(
-    model: onnx.ModelProto, calibration: Calibration, inputs: Sequence[str]
-) -> dict[str, Float64]:
+    model: onnx.ModelProto, calibration: Calibration, inputs: Sequence[str],
+    progress: bool = False,
+) -> dict[str, Float64]:  # fmt: skip
     """Mean ``x^T x`` of each named tensor over the calibration tokens (the prefix once,
     every suffix after it)."""
     import onnxruntime as ort
@@ -229,8 +246,7 @@ def collect_hessians(
     augmented.graph.output.extend(
         onnx.ValueInfoProto(name=name) for name in inputs if name not in known
     )
-    sums: dict[str, Float64] = {}
-    count = 0
+    sums = _GramSums(inputs)
     with tempfile.TemporaryDirectory() as tmp:
         from edge_agent_export.onnx_graph import save_model
 
@@ -246,18 +262,53 @@ def collect_hessians(
                         len(calibration.prefix) + longest, calibration.head_dim)  # fmt: skip
         after = len(calibration.prefix)
         runs = [(calibration.prefix, 0), *((s, after) for s in calibration.suffixes)]
-        for done, (ids, past) in enumerate(runs, 1):
+        for ids, past in tqdm(runs, desc="GPTQ calibration", unit="seq", leave=False,
+                              disable=not progress, file=sys.stderr):  # fmt: skip
             if not ids:
                 continue
-            outputs = _run(session, io, store, ids, past=past, names=inputs)
-            for name, value in zip(inputs, outputs, strict=True):
-                x = value.reshape(-1, value.shape[-1]).astype(np.float32)
-                product = (x.T @ x).astype(np.float64)
-                sums[name] = sums[name] + product if name in sums else product
-            count += len(ids)
-            if done % 32 == 0:
-                log.info("calibration: %d of %d sequences", done, len(runs))
-    return {name: total / max(count, 1) for name, total in sums.items()}
+            sums.add(_run(session, io, store, ids, past=past, names=inputs))
+    return sums.means()
+
+
+class _GramSums:
+    """Running ``x^T x`` per tensor. Rows are pooled until there are ``POOL_ROWS`` of them:
+    one large product instead of many small ones (a request is ~100 tokens) is several
+    times faster, and float64 sums keep thousands of additions exact enough."""
+
+    POOL_ROWS = 1024
+
+    def __init__(self, names: Sequence[str]) -> None:
+        self.names = list(names)
+        self.sums: dict[str, Float64] = {}
+        self.pending: dict[str, list[npt.NDArray[np.float32]]] = {n: [] for n in self.names}
+        self.pending_rows = 0
+        self.rows = 0
+
+    def add(self, values: Sequence[npt.NDArray[np.float32]]) -> None:
+        for name, value in zip(self.names, values, strict=True):
+            self.pending[name].append(value.reshape(-1, value.shape[-1]))
+        rows = values[0].reshape(-1, values[0].shape[-1]).shape[0] if values else 0
+        self.pending_rows += rows
+        self.rows += rows
+        if self.pending_rows >= self.POOL_ROWS:
+            self._flush()
+
+    def _flush(self) -> None:
+        for name, parts in self.pending.items():
+            if not parts:
+                continue
+            x = np.concatenate(parts).astype(np.float32, copy=False)
+            product = (x.T @ x).astype(np.float64)
+            if name in self.sums:
+                self.sums[name] += product
+            else:
+                self.sums[name] = product
+            parts.clear()
+        self.pending_rows = 0
+
+    def means(self) -> dict[str, Float64]:
+        self._flush()
+        return {name: total / max(self.rows, 1) for name, total in self.sums.items()}
 
 
 def _run(
@@ -302,23 +353,24 @@ def _run(
 
 def apply(
     model: onnx.ModelProto, calibration: Calibration, *, bits: int, block_size: int,
-    symmetric: bool, accuracy_level: int, exclude: Iterable[str] = (),
+    symmetric: bool, accuracy_level: int, exclude: Iterable[str] = (), act_order: bool = True,
+    progress: bool = False,
 ) -> onnx.ModelProto:  # fmt: skip
     """Replace every constant-weight MatMul (but ``exclude``) by a GPTQ MatMulNBits."""
     nodes = weight_matmuls(model, exclude)
     inputs = sorted({node.input[0] for node in nodes})
     log.info("GPTQ: %d weights, %d distinct inputs, %d calibration sequences",
              len(nodes), len(inputs), len(calibration.suffixes))  # fmt: skip
-    hessians = collect_hessians(model, calibration, inputs)
+    hessians = collect_hessians(model, calibration, inputs, progress)
     initializers = {t.name: t for t in model.graph.initializer}
     replaced: dict[str, tuple[onnx.NodeProto, list[onnx.TensorProto]]] = {}
-    for done, node in enumerate(nodes, 1):
+    for node in tqdm(nodes, desc="GPTQ weights", unit="weight", leave=False,
+                     disable=not progress, file=sys.stderr):  # fmt: skip
         weight = numpy_helper.to_array(initializers[node.input[1]]).astype(np.float32)
         quantized = quantize_weight(weight, hessians[node.input[0]], bits=bits,
-                                    block_size=block_size, symmetric=symmetric)  # fmt: skip
+                                    block_size=block_size, symmetric=symmetric,
+                                    act_order=act_order)  # fmt: skip
         replaced[node.name] = matmul_nbits(node, quantized, accuracy_level)
-        if done % 20 == 0:
-            log.info("GPTQ: %d of %d weights", done, len(nodes))
     used = {node.input[1] for node in nodes}
     still_needed = {i for n in model.graph.node if n.name not in replaced for i in n.input}
     kept = [t for t in model.graph.initializer if t.name not in used or t.name in still_needed]

@@ -82,10 +82,11 @@ class QuantSettings:
 
 def quantize(
     model: onnx.ModelProto, settings: QuantSettings, out_path: Path,
-    calibration: Calibration | None = None,
+    calibration: Calibration | None = None, progress: bool = False,
 ) -> list[str]:  # fmt: skip
     """Write the quantized model to ``out_path``; return the file names written.
-    ``calibration``: the token sequences GPTQ measures the layers on (``settings.gptq``)."""
+    ``calibration``: the token sequences GPTQ measures the layers on (``settings.gptq``);
+    ``progress``: bars on stderr for GPTQ's minutes of work."""
     if settings.precision == "fp32":
         return save_model(model, out_path)
     blocks = settings.precision == "int4" or settings.weight_only
@@ -96,10 +97,10 @@ def quantize(
     if settings.gptq and calibration is None:
         raise ValueError("GPTQ needs calibration sequences")
     if settings.precision == "int8" and settings.weight_only:
-        return _int8_weights(model, settings, out_path, calibration)
+        return _int8_weights(model, settings, out_path, calibration, progress)
     if settings.precision == "int8":
         return _int8(model, settings, out_path)
-    return _int4(model, settings, out_path, calibration)
+    return _int4(model, settings, out_path, calibration, progress)
 
 
 def _int8(model: onnx.ModelProto, settings: QuantSettings, out_path: Path) -> list[str]:
@@ -127,11 +128,11 @@ def _int8(model: onnx.ModelProto, settings: QuantSettings, out_path: Path) -> li
 
 def _int8_weights(
     model: onnx.ModelProto, settings: QuantSettings, out_path: Path,
-    calibration: Calibration | None,
+    calibration: Calibration | None, progress: bool,
 ) -> list[str]:  # fmt: skip
     # An 8-bit Gather does not exist (onnxruntime 1.32): the embedding stays float here.
     model = _block_weights(model, settings, calibration, bits=8, symmetric=True,
-                           op_types=("MatMul",))  # fmt: skip
+                           op_types=("MatMul",), progress=progress)  # fmt: skip
     if not settings.quantize_embedding:
         return save_model(model, out_path)
     # The token embedding, left as float, takes int8's dynamic quantization (a lookup: no
@@ -141,14 +142,15 @@ def _int8_weights(
 
 def _int4(
     model: onnx.ModelProto, settings: QuantSettings, out_path: Path,
-    calibration: Calibration | None,
+    calibration: Calibration | None, progress: bool,
 ) -> list[str]:  # fmt: skip
     op_types: tuple[str, ...] = ("MatMul", "Gather") if settings.quantize_embedding else ("MatMul",)
     head = _head_matmul(model) if settings.head_int8 else None
     if settings.head_int8:
         op_types = ("MatMul",)
     model = _block_weights(model, settings, calibration, bits=4, symmetric=settings.symmetric,
-                           op_types=op_types, exclude=[head] if head else None)  # fmt: skip
+                           op_types=op_types, exclude=[head] if head else None,
+                           progress=progress)  # fmt: skip
     if not settings.head_int8:
         return save_model(model, out_path)
     # What int4 left as float (the head, the embedding) gets int8's dynamic quantization.
@@ -158,6 +160,7 @@ def _int4(
 def _block_weights(
     model: onnx.ModelProto, settings: QuantSettings, calibration: Calibration | None, *,
     bits: int, symmetric: bool, op_types: tuple[str, ...], exclude: list[str] | None = None,
+    progress: bool = False,
 ) -> onnx.ModelProto:  # fmt: skip
     """Block-wise weights: by GPTQ when asked (MatMuls only; the embedding is a lookup with
     no input to weigh its error by, so it is rounded to nearest), else all to nearest."""
@@ -169,7 +172,7 @@ def _block_weights(
     assert calibration is not None  # quantize() checked
     model = gptq.apply(model, calibration, bits=bits, block_size=settings.block_size,
                        symmetric=symmetric, accuracy_level=settings.accuracy_level,
-                       exclude=exclude or ())  # fmt: skip
+                       exclude=exclude or (), progress=progress)  # fmt: skip
     if "Gather" not in op_types:
         return model
     return _matmul_nbits(model, settings, bits=bits, symmetric=symmetric, op_types=("Gather",))
