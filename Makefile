@@ -4,7 +4,7 @@
 #   make test   set everything up and run the tests
 VENV ?= .venv
 BIN := $(VENV)/bin
-BUNDLE ?= bundles/default-int8
+BUNDLE ?= bundles/default-int4
 REQUESTS ?= "dim the sofa lamp to 30 percent" "is the front door locked?" "turn off the porch light"
 
 .PHONY: setup bundle demo try test test-slow lint bench-export clean
@@ -24,7 +24,8 @@ try: bundle
 
 bundle: setup
 	@$(BIN)/edge-agent-export verify $(BUNDLE) 2>/dev/null || \
-		$(BIN)/edge-agent-export build --source default --quant int8 --weight-only --out $(BUNDLE) --force
+		$(BIN)/edge-agent-export build --source default --quant int4 --block-size 16 --asymmetric --gptq \
+			--out $(BUNDLE) --force
 
 test: setup
 	$(BIN)/python -m pytest

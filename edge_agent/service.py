@@ -32,7 +32,7 @@ def add_commands(commands: Any) -> None:
     play = commands.add_parser(
         "try", help="a broker, the demo home and the agent, and a prompt to type requests into"
     )
-    play.add_argument("--bundle", type=Path, default=Path("bundles/default-int8"))
+    play.add_argument("--bundle", type=Path, default=Path("bundles/default-int4"))
     play.add_argument("--mqtt-host", default="localhost")
     play.add_argument("--mqtt-port", type=int, default=1883)
     play.add_argument("requests", nargs="*", help="requests to send (default: type them)")
@@ -40,7 +40,7 @@ def add_commands(commands: Any) -> None:
     latency = commands.add_parser(
         "latency", help="benchmark: MQTT request to device command, p50/p95, on a real broker"
     )
-    latency.add_argument("--bundle", type=Path, default=Path("bundles/default-int8"))
+    latency.add_argument("--bundle", type=Path, default=Path("bundles/default-int4"))
     latency.add_argument(
         "--extra-devices", type=int, nargs="+", default=[0, 480],
         help="generated devices added to the demo home (20 devices), one run per figure",

@@ -99,11 +99,17 @@ def test_the_default_bundle_carries_the_planner_adapter(tmp_path: Path) -> None:
     from edge_agent.llm.structured import JsonModel
     from edge_agent.messages import Request
 
-    out = tmp_path / "default-int8"
-    command = ["build", "--source", "default", "--quant", "int8", "--weight-only", "--out"]
+    out = tmp_path / "default-int4"
+    command = ["build", "--source", "default", "--quant", "int4", "--block-size", "16",
+               "--asymmetric", "--gptq", "--out"]  # fmt: skip
     assert main([*command, str(out)]) == 0  # what `make bundle` builds
     bundle = open_bundle(out)
-    assert bundle.manifest.quantization.weight_only
+    quantization = bundle.manifest.quantization
+    assert (quantization.precision, quantization.gptq, quantization.symmetric) == (
+        "int4",
+        True,
+        False,
+    )
     assert bundle.manifest.planner_prompt == "instructions"
     assert bundle.manifest.adapter is not None and "smollm2-home" in bundle.manifest.adapter
     assert bundle.manifest.planner_none_threshold is not None  # the adapter's calibration

@@ -32,7 +32,7 @@ def add_commands(commands: Any) -> None:
     bench = commands.add_parser(
         "voice-bench", help="benchmark the voice path on synthesized speech with the real model"
     )
-    bench.add_argument("--bundle", type=Path, default=Path("bundles/default-int8"))
+    bench.add_argument("--bundle", type=Path, default=Path("bundles/default-int4"))
     bench.add_argument(
         "--model-only",
         action="store_true",
