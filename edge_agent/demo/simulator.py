@@ -551,15 +551,17 @@ def run(
     """Run the demo home until Ctrl-C, SIGTERM or ``stop`` is set."""
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+        # Ctrl-C sets the event like SIGTERM instead of raising KeyboardInterrupt wherever
+        # the main thread happens to be (inside start(), or a lock in Event.wait), which
+        # once left the process running after SIGINT.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda signum, frame: stop.set())
     simulator = HomeSimulator(host, port, messages=load_messages(path))
     log.info("connecting the demo home to %s:%d", host, port)
-    simulator.start(timeout=None)
     try:
+        simulator.start(timeout=None)
         while not stop.wait(0.5):
             pass
-    except KeyboardInterrupt:
-        pass
     finally:
         simulator.stop()
 
