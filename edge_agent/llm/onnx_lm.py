@@ -11,6 +11,7 @@ import numpy.typing as npt
 import onnxruntime as ort
 
 from edge_agent.llm.bundle import Bundle
+from edge_agent.llm.manifest import GraphIO
 
 _OPT_LEVELS = {
     "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
@@ -95,6 +96,38 @@ KV_HEADROOM = 512
 its answer after a cached prefix without growing the store."""
 
 
+def graph_feeds(
+    io: GraphIO, token_ids: Sequence[int], past_length: int, logits_positions: int
+) -> dict[str, npt.NDArray[np.generic]]:
+    """The token inputs of one forward pass of ``token_ids`` after ``past_length`` tokens."""
+    total = past_length + len(token_ids)
+    feeds: dict[str, npt.NDArray[np.generic]] = {
+        io.input_ids: np.asarray([token_ids], dtype=np.int64),
+        io.attention_mask: np.ones((1, total), dtype=np.int64),
+    }
+    if io.position_ids is not None:
+        feeds[io.position_ids] = np.arange(past_length, total, dtype=np.int64)[None, :]
+    if io.logits_positions is not None:
+        feeds[io.logits_positions] = np.asarray([logits_positions], dtype=np.int64)
+    return feeds
+
+
+def bind_in_place(
+    binding: ort.IOBinding, io: GraphIO, store: KVStore, feeds: dict[str, npt.NDArray[np.generic]]
+) -> None:
+    """Bind ``feeds`` and every layer's past and present to the same buffers of ``store``,
+    so that a fused graph writes its new positions in place."""
+    for name, array in feeds.items():
+        binding.bind_cpu_input(name, array)
+    buffers = zip(io.past_keys, io.present_keys, store.key_values, strict=True)
+    for past, present, value in [
+        *buffers,
+        *zip(io.past_values, io.present_values, store.value_values, strict=True),
+    ]:
+        binding.bind_ortvalue_input(past, value)
+        binding.bind_ortvalue_output(present, value)
+
+
 class OnnxCausalLM:
     """Runs a bundle's decoder graph; knows token ids only, never text."""
 
@@ -144,7 +177,7 @@ class OnnxCausalLM:
             )
         if self._in_place:
             return self._forward_in_place(token_ids, cache, logits_positions)
-        feeds = self._feeds(token_ids, cache.length, logits_positions)
+        feeds = graph_feeds(self.io, token_ids, cache.length, logits_positions)
         for name, array in zip(self.io.past_keys, cache.keys, strict=True):
             feeds[name] = array
         for name, array in zip(self.io.past_values, cache.values, strict=True):
@@ -159,20 +192,6 @@ class OnnxCausalLM:
             tokens=[*cache.tokens, *token_ids],
         )
         return logits, new_cache
-
-    def _feeds(
-        self, token_ids: Sequence[int], past_length: int, logits_positions: int
-    ) -> dict[str, npt.NDArray[np.generic]]:
-        total = past_length + len(token_ids)
-        feeds: dict[str, npt.NDArray[np.generic]] = {
-            self.io.input_ids: np.asarray([token_ids], dtype=np.int64),
-            self.io.attention_mask: np.ones((1, total), dtype=np.int64),
-        }
-        if self.io.position_ids is not None:
-            feeds[self.io.position_ids] = np.arange(past_length, total, dtype=np.int64)[None, :]
-        if self.io.logits_positions is not None:
-            feeds[self.io.logits_positions] = np.asarray([logits_positions], dtype=np.int64)
-        return feeds
 
     def _forward_in_place(
         self, token_ids: Sequence[int], cache: KVCache, logits_positions: int
@@ -199,15 +218,8 @@ class OnnxCausalLM:
         self, store: KVStore, token_ids: Sequence[int], past_length: int, logits_positions: int
     ) -> FloatArray:
         binding = self.session.io_binding()
-        for name, array in self._feeds(token_ids, past_length, logits_positions).items():
-            binding.bind_cpu_input(name, array)
-        buffers = zip(self.io.past_keys, self.io.present_keys, store.key_values, strict=True)
-        for past, present, value in [
-            *buffers,
-            *zip(self.io.past_values, self.io.present_values, store.value_values, strict=True),
-        ]:
-            binding.bind_ortvalue_input(past, value)
-            binding.bind_ortvalue_output(present, value)
+        feeds = graph_feeds(self.io, token_ids, past_length, logits_positions)
+        bind_in_place(binding, self.io, store, feeds)
         binding.bind_output(self.io.logits)
         self.session.run_with_iobinding(binding)
         store.written[past_length:] = token_ids

@@ -42,7 +42,7 @@ def planner_calibration(
     suffixes = []
     for example in examples:
         ids, _ = tokenize(tokenizer, bos, example)
-        if ids[: len(prefix)] != prefix:  # a prefix that differs per home: keep it whole
+        if ids[: len(prefix)] != prefix:  # the prefix is computed once, for every request
             raise ValueError("calibration requests do not share the planner's prefix")
         suffixes.append(ids[len(prefix) :])
     arch = manifest.architecture

@@ -315,25 +315,15 @@ def _run(
     session: InferenceSession, io: GraphIO, kv: KVStore, ids: list[int], *, past: int,
     names: Sequence[str],
 ) -> list[npt.NDArray[np.float32]]:  # fmt: skip
-    """One forward pass of ``ids`` after ``past`` cached positions, returning ``names``."""
+    """One forward pass of ``ids`` after ``past`` cached positions, returning ``names``
+    (the head sees every position: it is measured too)."""
+    from edge_agent.llm.onnx_lm import bind_in_place, graph_feeds
+
     total = past + len(ids)
-    feeds: dict[str, npt.NDArray[np.int64]] = {
-        io.input_ids: np.asarray([ids], dtype=np.int64),
-        io.attention_mask: np.ones((1, total), dtype=np.int64),
-    }
-    if io.position_ids is not None:
-        feeds[io.position_ids] = np.arange(past, total, dtype=np.int64)[None, :]
-    if io.logits_positions is not None:  # the head must see every position, not the last
-        feeds[io.logits_positions] = np.asarray([len(ids)], dtype=np.int64)
+    feeds = graph_feeds(io, ids, past, logits_positions=len(ids))
     if io.kind == "fused":
         binding = session.io_binding()
-        for name, array in feeds.items():
-            binding.bind_cpu_input(name, array)
-        pairs = [*zip(io.past_keys, io.present_keys, kv.key_values, strict=True),
-                 *zip(io.past_values, io.present_values, kv.value_values, strict=True)]  # fmt: skip
-        for past_name, present_name, value in pairs:
-            binding.bind_ortvalue_input(past_name, value)
-            binding.bind_ortvalue_output(present_name, value)
+        bind_in_place(binding, io, kv, feeds)
         for name in names:
             binding.bind_output(name)
         session.run_with_iobinding(binding)
