@@ -374,7 +374,25 @@ def test_every_skill_has_families_on_both_sides() -> None:
     sides: dict[str, set[str]] = {}
     for family in dataset.FAMILIES.values():
         sides.setdefault(family.skill, set()).add(family.split)
+    assert sides.pop(dataset.FRAMES) == {"train"}
     assert all(s == {"train", "heldout"} for s in sides.values()), sides
+
+
+def test_polite_frames_wrap_only_train_requests_of_many_skills(
+    sets: dict[str, EvalSet], made: tuple[Path, dataset.Dataset]
+) -> None:
+    """A polite frame around a train family's request: never a held-out sentence, and spread
+    over the skills, so "could you ...?" is not learnt as one skill's cue (or as a question)."""
+    _, generated = made
+    assert all(dataset.FAMILIES[f].split == "train" for f in dataset.WRAPPED_FAMILIES)
+    polite = [m for m in generated.generated["train"] if m.case.family.startswith("polite.")]
+    kinds = {m.case.family.split("+")[0]: set() for m in polite}
+    for m in polite:
+        kinds[m.case.family.split("+")[0]].add(str(m.case.intent and m.case.intent["action"]))
+    assert len(kinds["polite.command"]) >= 8, kinds
+    assert kinds["polite.none"] == {"none"} and kinds["polite.query"] == {"query"}
+    held_out = {c.text.lower() for s in ("validation", "test") for c in sets[s].cases}
+    assert not {m.clean_text.lower() for m in polite} & held_out
 
 
 def test_reserved_vocabulary_stays_out_of_train_homes(made: tuple[Path, dataset.Dataset]) -> None:

@@ -2492,6 +2492,74 @@ def _none_unknown_polite(g: Gen) -> Draft:
     return Draft(_place_slots(g, template, place), {"p": g.adj(place)}, "none", NONE, [])
 
 
+FRAMES = "frames"  # the skill of families that put other (train) families' requests in a frame
+_WRAPPED_QUERIES = ("query.state", "query.sensor")
+
+# Polite framing for every skill. Without it only ``power.polite`` pairs "could you ...?" with a
+# command, and the model read "could you open the blinds?" as a question. The held-out polite
+# families share these frames (not their sentences), so their split now tests the frames on
+# new homes and wordings rather than the transfer of politeness from one skill to the others.
+_WRAPPED_COMMANDS = ("brightness.direct", "warmth.direct", "color.direct", "temperature.device",
+                     "temperature.area", "mode.direct", "position.direct", "position.half",
+                     "cover.direct", "cover.garage", "lock.direct", "valve.direct", "fan.speed",
+                     "scene.direct", "button.press", "group.area", "group.floor", "group.value",
+                     "multi.and", "here.direct")  # fmt: skip
+_WRAPPED_NONE = ("none.unknown_device", "none.unknown_area", "none.missing_in_area")
+WRAPPED_FAMILIES = (*_WRAPPED_COMMANDS, *_WRAPPED_NONE, *_WRAPPED_QUERIES)
+_POLITE = ("could you {x}?", "can you {x}?", "can you {x}, please?", "please {x}", "{x}, please",
+           "{x} for me, please", "would you {x}?", "would you please {x}?", "could you please {x}",
+           "please could you {x}", "do me a favour and {x}", "I'd like you to {x}", "hey, {x}",
+           "if you could {x}, that would be great", "would you mind {ing}?",
+           "I need you to {x}", "go ahead and {x}", "could you {x} for me?")  # fmt: skip
+_GERUND = {"set": "setting", "dim": "dimming", "turn": "turning", "open": "opening",
+           "close": "closing", "shut": "shutting", "lower": "lowering", "raise": "raising",
+           "move": "moving", "put": "putting", "change": "changing", "make": "making",
+           "switch": "switching", "lock": "locking", "unlock": "unlocking", "run": "running",
+           "stop": "stopping", "brighten": "brightening", "activate": "activating",
+           "start": "starting", "press": "pressing", "push": "pushing", "hit": "hitting",
+           "trigger": "triggering", "heat": "heating", "warm": "warming", "cool": "cooling",
+           "open up": "opening up", "shut off": "shutting off"}  # fmt: skip
+
+
+def _polite_wrap(g: Gen, inner_ids: Sequence[str]) -> Draft:
+    inner = g.pick(inner_ids)
+    draft = FAMILIES[inner].make(g)
+    verb = draft.template.split(" ", 1)[0]
+    if verb not in _GERUND or draft.template.endswith("?"):
+        raise UnsuitableError  # "desk lamp 40%" and questions take no polite frame
+    frame = g.pick(_POLITE)
+    rest = draft.template[len(verb) :]
+    text = frame.replace("{x}", draft.template).replace("{ing}", _GERUND[verb] + rest)
+    return Draft(text, draft.slots, draft.kind, draft.action, draft.targets, draft.value,
+                 draft.here)  # fmt: skip
+
+
+@family("polite.command", "train", FRAMES, 4.0)
+def _polite_command(g: Gen) -> Draft:
+    """could you dim the desk lamp to 40%? / would you mind closing the blinds? / set the
+    bedroom to 20 degrees for me, please (any skill's direct request in a polite frame)"""
+    return _polite_wrap(g, _WRAPPED_COMMANDS)
+
+
+@family("polite.none", "train", "none", 1.2)
+def _polite_none(g: Gen) -> Draft:
+    """could you turn on the jacuzzi? (a home without one): politeness does not make a command"""
+    return _polite_wrap(g, _WRAPPED_NONE)
+
+
+_ASIDE = ("can you check: {x}", "quick question, {x}", "I was wondering, {x}", "hey, {x}",
+          "do you know, {x}", "{x} just curious", "sorry to bother you, {x}", "tell me, {x}")  # fmt: skip
+
+
+@family("polite.query", "train", FRAMES, 1.5)
+def _polite_query(g: Gen) -> Draft:
+    """quick question, is the desk lamp on? / I was wondering, how humid is the bathroom?"""
+    draft = FAMILIES[g.pick(_WRAPPED_QUERIES)].make(g)
+    text = g.pick(_ASIDE).replace("{x}", draft.template)
+    return Draft(text, draft.slots, draft.kind, draft.action, draft.targets, draft.value,
+                 draft.here)  # fmt: skip
+
+
 def families_for(split: Split) -> list[Family]:
     side: FamilySplit = "train" if split == "train" else "heldout"
     return [f for f in FAMILIES.values() if f.split == side]
