@@ -20,9 +20,9 @@ from edge_agent.demo.fixtures import demo_registry
 from edge_agent.devices.registry import Registry
 from edge_agent.devices.static import StaticDevice
 from edge_agent.messages import Response
-from edge_agent.voice.audio import frames, read_wav
+from edge_agent.voice.audio import FRAME_SAMPLES, frames, read_wav
 from edge_agent.voice.phrases import build_grammar, number_words, spoken, words_to_digits
-from edge_agent.voice.session import Turn, VoiceSession, VoiceSettings
+from edge_agent.voice.session import PAUSE_FRAMES, Turn, VoiceSession, VoiceSettings
 from edge_agent.voice.synth import have, synthesize, write_wav
 
 
@@ -196,6 +196,98 @@ def test_the_wake_phrase_alone_opens_a_window_for_the_request(
     asked.clear()
     run_session(session, synthesize("turn off the porch light", voice="en-us", seed=3))
     assert asked == []  # not addressed: no wake phrase, no open window
+
+
+def _spy(obj: Any, name: str) -> list[int]:
+    """Counts calls to a method, which still does its work."""
+    calls: list[int] = []
+    method = getattr(obj, name)
+
+    def counted(*args: Any) -> Any:
+        calls.append(1)
+        return method(*args)
+
+    setattr(obj, name, counted)
+    return calls
+
+
+def test_the_second_pass_done_at_a_pause_is_kept_when_nothing_follows() -> None:
+    """Speech the live pass does not read as a command is decoded again as a whole. Done at
+    a pause, while the silence that ends the utterance is waited for, it is not done again
+    at the end; audio after the pause makes it stale: it is redone on all of the audio."""
+    require("espeak-ng")
+    from edge_agent.voice.recognizers import PocketsphinxRecognizer, recognize
+
+    registry = demo_registry()
+    grammar = build_grammar(registry.entities(), WAKE, PocketsphinxRecognizer().knows, 1)
+    fresh, paused = PocketsphinxRecognizer(), PocketsphinxRecognizer()
+    fresh.use_grammar(grammar)
+    paused.use_grammar(grammar)
+    whole_passes = _spy(paused, "_decode_whole")
+    unrelated = synthesize(f"{WAKE} {UNRELATED[0]}", voice="en-us", seed=5)
+
+    paused.begin()
+    paused.feed(unrelated)
+    paused.speech_paused()
+    assert len(whole_passes) == 1
+    heard = paused.finish()
+    assert len(whole_passes) == 1
+    expected = recognize(fresh, unrelated)
+    assert (heard.text, heard.accepted) == (expected.text, expected.accepted)
+
+    half = len(unrelated) // 2
+    paused.begin()
+    paused.feed(unrelated[:half])
+    paused.speech_paused()
+    paused.feed(unrelated[half:])
+    heard = paused.finish()
+    assert len(whole_passes) == 3  # one at the pause, one at the end on all the audio
+    expected = recognize(fresh, unrelated)
+    assert (heard.text, heard.accepted) == (expected.text, expected.accepted)
+
+
+def test_a_pause_inside_a_command_does_not_cut_it() -> None:
+    """A short silence (less than the endpointer's) inside the command: the session tells
+    the recognizer the speaker paused, holds the silence back, and feeds it when the words
+    go on; the request is the whole command."""
+    require("espeak-ng")
+    from edge_agent.voice.recognizers import PocketsphinxRecognizer
+
+    asked: list[str] = []
+
+    def ask(text: str, area: str | None) -> Response:
+        asked.append(text)
+        return Response(status="ok", text="done")
+
+    recognizer = PocketsphinxRecognizer()
+    session = VoiceSession(recognizer, demo_registry(), ask, VoiceSettings(wake=WAKE))
+    pauses = _spy(recognizer, "speech_paused")
+    fed: list[int] = []  # samples the recognizer got, this utterance
+    feed, begin = recognizer.feed, recognizer.begin
+    recognizer.feed = lambda samples: (fed.append(len(samples)), feed(samples))[1]  # type: ignore[method-assign]
+    recognizer.begin = lambda: (fed.clear(), begin())[1]  # type: ignore[method-assign]
+    cut: list[int] = []
+    end = session._end
+    session._end = lambda utterance: (cut.append(len(utterance.samples)), end(utterance))[1]  # type: ignore[method-assign]
+    rng = np.random.default_rng(0)
+
+    def hush(seconds: float) -> np.ndarray:
+        return rng.normal(0, 30, int(seconds * 16_000)).astype(np.int16)
+
+    def words(text: str) -> np.ndarray:  # without the synthesizer's own silence
+        samples = synthesize(text, voice="en-us", pad_s=0.0)
+        loud = np.flatnonzero(np.abs(samples.astype(np.int32)) > 300)
+        return samples[loud[0] : loud[-1] + 1]
+
+    audio = np.concatenate(
+        [hush(0.5), words(f"{WAKE} turn off the"), hush(0.15), words("porch light"), hush(1)]
+    )
+    turns = run_session(session, audio)
+    assert len(pauses) >= 2  # inside the command and at its end
+    assert asked == ["turn off the porch light"], [t.summary() for t in turns]
+    # all of it but the silence after the last pause, which ended the utterance
+    held_back = session.endpointer._end_frames - PAUSE_FRAMES
+    assert sum(fed) == cut[-1] - held_back * FRAME_SAMPLES
 
 
 def test_push_to_talk_takes_a_request_only_after_the_trigger() -> None:

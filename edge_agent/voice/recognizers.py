@@ -44,6 +44,11 @@ class Recognizer(Protocol):
 
     def feed(self, samples: np.ndarray) -> None: ...
 
+    def speech_paused(self) -> None:
+        """The speaker has paused: do the end-of-utterance work now, while the silence that
+        would end the utterance is still being waited for, so that ``finish`` has nothing
+        left to do. Audio fed afterwards means the pause was not the end."""
+
     def finish(self) -> Heard: ...
 
 
@@ -72,14 +77,14 @@ class PocketsphinxRecognizer:
         # wider than the defaults (1e-48, 7e-29) and a lighter grammar weight (6.5): with
         # both, 36 instead of 35 of 40 benchmark commands, 36 instead of 34 on four other
         # voices, 23 instead of 22 of 24 unrelated sentences refused.
-        self._decoder = Decoder(
-            samprate=SAMPLE_RATE,
-            loglevel="FATAL",
-            bestpath=False,
-            beam=1e-60,
-            wbeam=1e-45,
+        settings = dict(
+            samprate=SAMPLE_RATE, loglevel="FATAL", bestpath=False, beam=1e-60, wbeam=1e-45,
             lw=5.0,
-        )
+        )  # fmt: skip
+        self._decoder = Decoder(**settings)
+        # The whole-utterance pass has its own decoder (grammar only, no language model:
+        # +27 MB), so that it can run at a pause while the live one goes on listening.
+        self._whole = Decoder(**settings, lm=None)
         self._open = open_vocabulary
         self._grammar: CommandGrammar | None = None
 
@@ -87,54 +92,80 @@ class PocketsphinxRecognizer:
         return self._decoder.lookup_word(word) is not None
 
     def use_grammar(self, grammar: CommandGrammar) -> None:
-        self._decoder.add_jsgf_string("home", grammar.jsgf())
-        self._decoder.activate_search("home")
+        for decoder in (self._decoder, self._whole):
+            decoder.add_jsgf_string("home", grammar.jsgf())
+            decoder.activate_search("home")
         self._grammar = grammar
 
     def begin(self) -> None:
         self._audio: list[np.ndarray] = []
         self._spent = 0.0
+        self._whole_text: tuple[int, str] | None = None
+        """The whole-utterance pass at a pause, and how many chunks of audio it heard."""
         self._decoder.start_utt()
 
     def feed(self, samples: np.ndarray) -> None:
         started = time.perf_counter()
-        self._audio.append(samples)
-        self._decoder.process_raw(samples.astype(np.int16).tobytes(), False, False)
+        self._audio.append(samples.astype(np.int16))
+        self._decoder.process_raw(self._audio[-1].tobytes(), False, False)
+        self._spent += time.perf_counter() - started
+
+    def speech_paused(self) -> None:
+        if self._grammar is None or self._addressed(_text(self._decoder.hyp())):
+            return  # the live pass has a command so far; ending it costs nothing
+        started = time.perf_counter()
+        self._whole_text = (len(self._audio), self._decode_whole())
         self._spent += time.perf_counter() - started
 
     def finish(self) -> Heard:
         started = time.perf_counter()
         self._decoder.end_utt()
-        hypothesis = self._decoder.hyp()
-        text = " ".join(hypothesis.hypstr.split()) if hypothesis is not None else ""
+        text = _text(self._decoder.hyp())
         if self._grammar is None:
-            return Heard(text, bool(text), self._spent + time.perf_counter() - started)
+            self._spent += time.perf_counter() - started
+            return Heard(text, bool(text), self._spent)
         accepted = bool(text) and self._grammar.matches(text)
         if not (accepted and text.startswith(self._grammar.wake)):
             # Live decoding normalizes the audio with a running cepstral mean that lags
             # behind a new voice or room; the whole utterance at once uses its own mean.
             # Worth its cost (a second decode) only when the live pass found no addressed
             # command.
-            again = self._decode_whole("home")
+            paused = self._whole_text
+            again = paused[1] if paused and paused[0] == len(self._audio) else self._decode_whole()
             if self._grammar.matches(again) and (
                 not accepted or again.startswith(self._grammar.wake)
             ):
                 text, accepted = again, True
         if not accepted and self._open:
-            text = self._decode_whole("_default")  # the wheel's open language model
+            text = self._decode_open()
             accepted = bool(text)
-        return Heard(text, accepted, self._spent + time.perf_counter() - started)
+        self._spent += time.perf_counter() - started
+        return Heard(text, accepted, self._spent)
 
-    def _decode_whole(self, search: str) -> str:
-        self._decoder.activate_search(search)
+    def _addressed(self, text: str) -> bool:
+        assert self._grammar is not None
+        return bool(text) and self._grammar.matches(text) and text.startswith(self._grammar.wake)
+
+    def _decode_whole(self) -> str:
+        self._whole.start_utt()
+        self._whole.process_raw(np.concatenate(self._audio).tobytes(), False, True)
+        self._whole.end_utt()
+        return _text(self._whole.hyp())
+
+    def _decode_open(self) -> str:
+        """The utterance with the wheel's open language model."""
+        self._decoder.activate_search("_default")
         try:
             self._decoder.start_utt()
             self._decoder.process_raw(np.concatenate(self._audio).tobytes(), False, True)
             self._decoder.end_utt()
-            hypothesis = self._decoder.hyp()
-            return " ".join(hypothesis.hypstr.split()) if hypothesis is not None else ""
+            return _text(self._decoder.hyp())
         finally:
             self._decoder.activate_search("home")
+
+
+def _text(hypothesis: Any) -> str:
+    return " ".join(hypothesis.hypstr.split()) if hypothesis is not None else ""
 
 
 class VoskRecognizer:
@@ -182,6 +213,9 @@ class VoskRecognizer:
         self._audio.append(samples)
         self._recognizer.AcceptWaveform(samples.astype(np.int16).tobytes())
         self._spent += time.perf_counter() - started
+
+    def speech_paused(self) -> None:
+        pass  # a vosk result ends its stream; its final step is short (no second pass)
 
     def finish(self) -> Heard:
         started = time.perf_counter()

@@ -25,6 +25,13 @@ from edge_agent.voice.vad import Endpointer, Utterance
 
 log = logging.getLogger(__name__)
 
+PAUSE_FRAMES = 3
+"""After this much silence (90 ms) the recognizer finishes its work on the utterance while
+the endpointer waits out the rest of its silence (300 ms), so that the end of an utterance
+costs little more than that wait. Shorter pauses inside sentences are common; a longer one
+that is not the end costs a second live decoding of the utterance so far, while it is
+still being spoken."""
+
 
 class DeviceSource(Protocol):
     """What the session needs of the registry: its devices, and a version that changes
@@ -133,6 +140,8 @@ class VoiceSession:
         self._confirming = False
         self.endpointer = Endpointer()
         self._listening = False
+        self._held: list[np.ndarray] | None = None
+        """Audio after the speaker paused (None: no pause), fed only if speech resumes."""
         self.last_hangover_s = 0.0
         """How long after its last voiced frame the last utterance was cut (for figures)."""
 
@@ -161,10 +170,25 @@ class VoiceSession:
                 self.refresh_grammar()
                 self.recognizer.begin()
                 self._listening = True
-            self.recognizer.feed(audio)
+            if utterance is None:
+                self._stream(audio)
+            elif self._held is None:
+                self.recognizer.feed(audio)
         if utterance is None:
             return None
         return self._end(utterance)
+
+    def _stream(self, audio: np.ndarray) -> None:
+        if self._held is not None:
+            self._held.append(audio)
+            if self.endpointer.silent_frames == 0:  # not the end after all
+                self.recognizer.feed(np.concatenate(self._held))
+                self._held = None
+            return
+        self.recognizer.feed(audio)
+        if self.endpointer.silent_frames >= PAUSE_FRAMES:
+            self.recognizer.speech_paused()
+            self._held = []
 
     def flush(self) -> Turn | None:
         """The end of the audio: the utterance in progress, if any."""
@@ -175,6 +199,7 @@ class VoiceSession:
         started = time.perf_counter()
         heard = self.recognizer.finish()
         self._listening = False
+        self._held = None
         self.last_hangover_s = utterance.detected_s - utterance.speech_ended_s
         timings = {
             "recognize": round(heard.seconds * 1000, 1),

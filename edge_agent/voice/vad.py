@@ -47,6 +47,11 @@ class Endpointer:
         self._frames_seen = 0
         self._last_voiced = 0
 
+    @property
+    def silent_frames(self) -> int:
+        """Unvoiced frames since the last voiced one of the utterance in progress."""
+        return self._silent
+
     def feed(self, frame: np.ndarray) -> tuple[np.ndarray | None, Utterance | None]:
         """One 30 ms int16 frame. Returns the audio that became part of an utterance with
         this frame (the pre-roll and the frame when speech starts, the frame during speech;
