@@ -2548,7 +2548,8 @@ def _polite_none(g: Gen) -> Draft:
 
 
 _ASIDE = ("can you check: {x}", "quick question, {x}", "I was wondering, {x}", "hey, {x}",
-          "do you know, {x}", "{x} just curious", "sorry to bother you, {x}", "tell me, {x}")  # fmt: skip
+          "do you know, {x}", "{x} just curious", "sorry to bother you, {x}",
+          "tell me, {x}")  # fmt: skip
 
 
 @family("polite.query", "train", FRAMES, 1.5)
