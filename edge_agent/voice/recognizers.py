@@ -125,7 +125,7 @@ class PocketsphinxRecognizer:
             self._spent += time.perf_counter() - started
             return Heard(text, bool(text), self._spent)
         accepted = bool(text) and self._grammar.matches(text)
-        if not (accepted and text.startswith(self._grammar.wake)):
+        if not self._addressed(text):
             # Live decoding normalizes the audio with a running cepstral mean that lags
             # behind a new voice or room; the whole utterance at once uses its own mean.
             # Worth its cost (a second decode) only when the live pass found no addressed

@@ -26,11 +26,10 @@ from edge_agent.voice.vad import Endpointer, Utterance
 log = logging.getLogger(__name__)
 
 PAUSE_FRAMES = 3
-"""After this much silence (90 ms) the recognizer finishes its work on the utterance while
-the endpointer waits out the rest of its silence (300 ms), so that the end of an utterance
-costs little more than that wait. Shorter pauses inside sentences are common; a longer one
-that is not the end costs a second live decoding of the utterance so far, while it is
-still being spoken."""
+"""After this much silence (90 ms) the recognizer does its end-of-utterance work while the
+endpointer waits out the rest of its silence (300 ms), so that the end of an utterance
+costs little more than that wait. A pause that is not the end wastes that work (at most a
+whole-utterance pass, and only when the live pass has no command so far)."""
 
 
 class DeviceSource(Protocol):

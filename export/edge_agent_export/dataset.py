@@ -57,7 +57,7 @@ import re
 import sys
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -2530,8 +2530,7 @@ def _polite_wrap(g: Gen, inner_ids: Sequence[str]) -> Draft:
     frame = g.pick(_POLITE)
     rest = draft.template[len(verb) :]
     text = frame.replace("{x}", draft.template).replace("{ing}", _GERUND[verb] + rest)
-    return Draft(text, draft.slots, draft.kind, draft.action, draft.targets, draft.value,
-                 draft.here)  # fmt: skip
+    return replace(draft, template=text)
 
 
 @family("polite.command", "train", FRAMES, 4.0)
@@ -2556,9 +2555,7 @@ _ASIDE = ("can you check: {x}", "quick question, {x}", "I was wondering, {x}", "
 def _polite_query(g: Gen) -> Draft:
     """quick question, is the desk lamp on? / I was wondering, how humid is the bathroom?"""
     draft = FAMILIES[g.pick(_WRAPPED_QUERIES)].make(g)
-    text = g.pick(_ASIDE).replace("{x}", draft.template)
-    return Draft(text, draft.slots, draft.kind, draft.action, draft.targets, draft.value,
-                 draft.here)  # fmt: skip
+    return replace(draft, template=g.pick(_ASIDE).replace("{x}", draft.template))
 
 
 def families_for(split: Split) -> list[Family]:
