@@ -13,7 +13,7 @@ from edge_agent.devices.registry import Registry
 from edge_agent.devices.static import StaticCommand, StaticDevice
 
 
-def _light(name: str, area: str, slug: str, **extra: Any) -> StaticDevice:
+def static_light(name: str, area: str, slug: str, **extra: Any) -> StaticDevice:
     return StaticDevice(
         name=name, area=area, domain="light", floor=extra.pop("floor", None),
         commands={
@@ -28,9 +28,9 @@ def _light(name: str, area: str, slug: str, **extra: Any) -> StaticDevice:
 
 def static_home() -> list[StaticDevice]:
     return [
-        _light("Kitchen Light", "Kitchen", "kitchen_light", floor="Ground Floor"),
-        _light("Counter Strip", "Kitchen", "counter_strip", aliases=["under cabinet lights"]),
-        _light("Bedside Lamp", "Bedroom", "bedside_lamp", floor="Upstairs"),
+        static_light("Kitchen Light", "Kitchen", "kitchen_light", floor="Ground Floor"),
+        static_light("Counter Strip", "Kitchen", "counter_strip", aliases=["under cabinet lights"]),
+        static_light("Bedside Lamp", "Bedroom", "bedside_lamp", floor="Upstairs"),
         StaticDevice(
             name="Front Door", area="Hallway", domain="lock",
             commands={"lock": StaticCommand(topic="home/front_door/set", payload="LOCK"),

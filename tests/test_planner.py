@@ -6,7 +6,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from planner_fakes import ScriptedIntentModel, intent, planner_for, static_home
+from planner_fakes import (
+    ScriptedIntentModel,
+    intent,
+    planner_for,
+    static_home,
+    static_light,
+)
 
 from edge_agent.agent.planner import Planner
 from edge_agent.agent.policy import Policy, PolicyConfig
@@ -41,6 +47,23 @@ def test_in_here_uses_the_context_area() -> None:
     response = ask(planner, "turn the light on in here", area="Bedroom")
     assert [a.device for a in response.actions] == ["Bedside Lamp"]
     assert "Here: Bedroom" in model.calls[0][0]
+
+
+def test_a_request_naming_no_place_is_offered_the_devices_of_the_room_it_came_from() -> None:
+    # Eleven rooms of lights whose names share letters with the request; the room the
+    # satellite is in has plain names. Fuzzy name scores alone would fill the list with
+    # the other rooms and the model could not answer "lights in Workshop" at all.
+    lights = [static_light("Workshop Ceiling", "Workshop", "workshop_ceiling")]
+    lights += [static_light(f"Hue Iris {n}", f"Room {n}", f"iris_{n}") for n in range(11)]
+    registry = Registry([])
+    registry.add(device.entity() for device in lights)
+    model = ScriptedIntentModel(lambda _: intent("on", "lights in Workshop"))
+    planner = Planner(model, registry, Policy(PolicyConfig()))
+    response = ask(planner, "bit dark in here, isn't it?", area="Workshop")
+    assert [a.device for a in response.actions] == ["Workshop Ceiling"]
+    request = model.calls[0][0]
+    assert "- Workshop Ceiling (light, Workshop)" in request
+    assert "Groups: lights in Workshop," in request
 
 
 def test_values_are_clamped_or_refused_by_policy() -> None:

@@ -170,7 +170,7 @@ class Planner:
         """Everything the model is shown and allowed for ``text``; no model call."""
         everyone = self.registry.entities()
         found = retrieve(text, everyone, k=self.k, context_area=here)
-        groups = groups_for(found.entities, found.mentioned_areas, everyone)
+        groups = groups_for(found.entities, found.mentioned_areas, everyone, here)
         choices = [TargetChoice(e.name, offered_actions([e])) for e in found.entities]
         offered = []
         for group in groups:

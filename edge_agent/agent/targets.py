@@ -27,14 +27,19 @@ class Group:
         return self.place is None or self.place in (entity.area, entity.floor)
 
 
-def groups_for(candidates: list[Entity], places: list[str], entities: list[Entity]) -> list[Group]:
+def groups_for(
+    candidates: list[Entity], places: list[str], entities: list[Entity], here: str | None = None
+) -> list[Group]:
     """Groups worth offering: the candidates' domains in the places the request names
-    (or the candidates' own areas), and each domain across the home."""
+    (or else the room it was spoken in and the candidates' own areas), and each domain
+    across the home."""
     domains: list[Domain] = []
     for entity in candidates:
         if entity.domain in _ACTIONABLE and entity.domain not in domains:
             domains.append(entity.domain)
-    areas = places or list(dict.fromkeys(e.area for e in candidates if e.area))
+    areas = places or list(
+        dict.fromkeys([*([here] if here else []), *(e.area for e in candidates if e.area)])
+    )
     groups: list[Group] = []
     for place in areas[:3]:
         in_place = [e for e in entities if place in (e.area, e.floor)]
