@@ -1356,9 +1356,13 @@ def _here_direct(g: Gen) -> Draft:
 
 
 _DARK = ("it's too dark {pin}", "I can't see a thing {pin}", "it's pitch black {pin}",
-         "could use some light {pin}", "{the} is way too dark")  # fmt: skip
+         "could use some light {pin}", "{the} is way too dark", "it's getting dark {pin}",
+         "{the} needs more light", "I'm sitting in the dark {pin}",
+         "it's so dim {pin}")  # fmt: skip
 _DONE = ("I'm leaving {the} now, the lights can go off", "we're done {pin}, lights out",
-         "nobody's {pin} anymore, no need for the lights")  # fmt: skip
+         "nobody's {pin} anymore, no need for the lights",
+         "all finished {pin}, you can kill the lights", "we've left {the}, lights off please",
+         "the lights {pin} aren't needed now")  # fmt: skip
 
 
 def _place_slots(g: Gen, template: str, place: str) -> str:
@@ -1401,7 +1405,9 @@ def _here_indirect(g: Gen) -> Draft:
 
 
 _WARM = ("it's too hot {pin}", "it's roasting {pin}", "the air is stale {pin}",
-         "it's sweltering {pin}", "{the} could use a breeze", "we need a breeze {pin}")  # fmt: skip
+         "it's sweltering {pin}", "{the} could use a breeze", "we need a breeze {pin}",
+         "it's baking {pin}", "it's like an oven {pin}", "I'm overheating {pin}",
+         "it's hot and sticky {pin}", "{the} is stifling")  # fmt: skip
 
 
 @family("indirect.warm", "train", "indirect", 1.5)
@@ -1416,15 +1422,22 @@ def _indirect_warm(g: Gen) -> Draft:
         area = g.pick(areas)
         if here:
             template = g.pick(["it's too hot in here", "it's roasting in here",
-                               "the air in here is stale",
-                               "could use a breeze in here"])  # fmt: skip
+                               "the air in here is stale", "could use a breeze in here",
+                               "it's baking in here", "I'm overheating in here",
+                               "it's stifling in here"])  # fmt: skip
             return _cmd(template, {}, "on", [label_of("fan", area)], here=area)
         return _cmd(_place_slots(g, g.pick(_WARM), area), {"p": g.adj(area)}, "on",
                     [label_of("fan", area)])  # fmt: skip
-    area, _ = _area_with(g, "light", "turn_on")
-    template = g.pick(["it's pitch black in here", "could use some light in here",
-                       "way too dark in here", "I can't see anything in here"])  # fmt: skip
-    return _cmd(template, {}, "on", [label_of("light", area)], here=area)
+    action: Action = g.pick(["turn_on", "turn_on", "turn_off"])
+    area, _ = _area_with(g, "light", action)
+    template = g.pick(
+        ["it's pitch black in here", "could use some light in here", "way too dark in here",
+         "I can't see anything in here", "it's getting dark in here", "it's so dim in here"]
+        if action == "turn_on"
+        else ["all finished in here, you can kill the lights", "I'm leaving, lights off in here",
+              "the lights in here aren't needed now"]
+    )  # fmt: skip
+    return _cmd(template, {}, WORD_OF[action], [label_of("light", area)], here=area)
 
 
 @family("indirect.stuffy", "heldout", "indirect", 1.0)
@@ -2309,8 +2322,8 @@ _CHIT = {
 }  # fmt: skip
 
 
-def _chit(g: Gen, templates: Sequence[str]) -> Draft:
-    text = _fill(g, g.pick(templates), _CHIT)
+def _chit(g: Gen, templates: Sequence[str], pools: Mapping[str, Sequence[str]] = _CHIT) -> Draft:
+    text = _fill(g, g.pick(templates), pools)
     _no_names(g, text)
     return _none(text)
 
@@ -2442,7 +2455,9 @@ def _none_unknown_area(g: Gen) -> Draft:
                        "what's the temperature {pin}?", "close the blinds {pin}",
                        "turn off everything {pin}", "is the {p} window open?",
                        "it's too dark {pin}"])  # fmt: skip
-    return Draft(_place_slots(g, template, place), {"p": g.adj(place)}, "none", NONE, [])
+    text = _place_slots(g, template, place)
+    _no_names(g, text.replace("{p}", g.adj(place)))  # a home whose blinds are named "Blinds"
+    return Draft(text, {"p": g.adj(place)}, "none", NONE, [])
 
 
 _MISSABLE = frozenset({"light", "switch", "fan", "cover", "lock", "climate", "valve"})
@@ -2556,6 +2571,32 @@ def _polite_query(g: Gen) -> Draft:
     """quick question, is the desk lamp on? / I was wondering, how humid is the bathroom?"""
     draft = FAMILIES[g.pick(_WRAPPED_QUERIES)].make(g)
     return replace(draft, template=g.pick(_ASIDE).replace("{x}", draft.template))
+
+
+# Its own pool: _fill draws a word for every key, so new keys in _CHIT would change
+# what the held-out none families draw.
+_ERRAND_WORDS = {
+    "person": ("mum", "Sam", "my sister", "dad", "Priya", "the office"),
+    "word": ("necessary", "ubiquitous", "rhythm", "serendipity", "quay"),
+    "food": ("lasagne", "banana bread", "a curry", "pancakes"),
+    "team": ("Arsenal", "Lakers", "Yankees", "Barcelona"),
+}  # fmt: skip
+
+
+@family("none.errands", "train", "none", 1.2)
+def _none_errands(g: Gen) -> Draft:
+    """call mum / how many grams in a pound? / what's on my calendar tomorrow? (numbers and
+    verbs like "set" or "turn" without a device of this home)"""
+    return _chit(g, ("call {person}", "send {person} a message saying I'm late",
+                     "text {person} that I'm on my way", "what's on my calendar {day}?",
+                     "add a dentist appointment on {day}", "how long is the drive to {city}?",
+                     "who won the game {day}?", "how do I make pancakes?",
+                     "how many grams are in {a} ounces?", "convert {a} miles to kilometres",
+                     "what's {a} percent of {b} hundred?", "how do you spell {word}?",
+                     "what does {word} mean?", "turn {a} euros into dollars",
+                     "set up a meeting with {person} {day}", "find a recipe for {food}",
+                     "book a table for {b} {day}", "what's the score in the {team} game?"),
+                 pools={**_CHIT, **_ERRAND_WORDS})  # fmt: skip
 
 
 def families_for(split: Split) -> list[Family]:
