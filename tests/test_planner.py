@@ -17,6 +17,7 @@ from planner_fakes import (
 from edge_agent.agent.planner import Planner
 from edge_agent.agent.policy import Policy, PolicyConfig
 from edge_agent.devices.registry import Registry
+from edge_agent.devices.static import StaticCommand, StaticDevice
 from edge_agent.messages import Context, Request
 
 
@@ -64,6 +65,46 @@ def test_a_request_naming_no_place_is_offered_the_devices_of_the_room_it_came_fr
     request = model.calls[0][0]
     assert "- Workshop Ceiling (light, Workshop)" in request
     assert "Groups: lights in Workshop," in request
+
+
+def _room(area: str) -> list[StaticDevice]:
+    slug = area.lower()
+    return [
+        static_light(f"{area} Lamp", area, f"{slug}_lamp"),
+        StaticDevice(name=f"{area} Blind", area=area, domain="cover",
+                     commands={"open": StaticCommand(topic=f"home/{slug}_blind/set")}),
+        StaticDevice(name=f"{area} Radiator", area=area, domain="climate",
+                     commands={"set_temperature": StaticCommand(topic=f"home/{slug}_rad/set")}),
+    ]  # fmt: skip
+
+
+def test_the_whole_home_groups_are_offered_before_other_rooms_groups() -> None:
+    # Said in the den of a home whose rooms each have lights, blinds and a radiator: the
+    # den's groups and two other rooms' filled the list and "all lights" was cut off.
+    registry = Registry([])
+    registry.add(d.entity() for area in ("Den", "Hall", "Loft", "Study") for d in _room(area))
+    model = ScriptedIntentModel(lambda _: intent("on", "all lights"))
+    planner = Planner(model, registry, Policy(PolicyConfig()))
+    response = ask(planner, "turn on all the lights", area="Den")
+    assert len(response.actions) == 4
+    model = ScriptedIntentModel(lambda _: intent("open", "all covers"))
+    planner = Planner(model, registry, Policy(PolicyConfig()))
+    response = ask(planner, "open every one of the blinds", area="Den")
+    blinds = sorted(a.device for a in response.actions)
+    assert blinds == ["Den Blind", "Hall Blind", "Loft Blind", "Study Blind"]
+
+
+def test_a_plural_kind_word_finds_its_devices() -> None:
+    valves = [StaticDevice(name=f"Rachio {n}", area=area, domain="valve",
+                           commands={"open": StaticCommand(topic=f"home/zone_{n}/set")})
+              for n, area in enumerate(("Lawn", "Orchard"))]  # fmt: skip
+    lights = [d for area in ("Den", "Hall", "Loft", "Study", "Attic", "Porch") for d in _room(area)]
+    registry = Registry([])
+    registry.add(d.entity() for d in [*lights, *valves])
+    model = ScriptedIntentModel(lambda _: intent("open", "all valves"))
+    planner = Planner(model, registry, Policy(PolicyConfig()))
+    response = ask(planner, "open all the sprinklers")
+    assert sorted(a.device for a in response.actions) == ["Rachio 0", "Rachio 1"]
 
 
 def test_values_are_clamped_or_refused_by_policy() -> None:

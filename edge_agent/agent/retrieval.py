@@ -73,6 +73,7 @@ def retrieve(
     """The ``k`` entities most likely meant, and the areas the text names."""
     norm = normalize(text)
     words = set(norm.split())
+    words |= {w[:-1] for w in words if w.endswith("s")}  # "sprinklers", "doors"
     areas = sorted({e.area for e in entities if e.area} | {e.floor for e in entities if e.floor})
     named_areas = mentioned(text, areas)
     scored = []

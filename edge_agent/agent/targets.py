@@ -32,7 +32,9 @@ def groups_for(
 ) -> list[Group]:
     """Groups worth offering: the candidates' domains in the places the request names
     (or else the room it was spoken in and the candidates' own areas), and each domain
-    across the home."""
+    across the home, right after the named places' (or the first place's when none is
+    named: a request from a room for "all the lights" lost its "all lights" to the
+    groups of the second and third places)."""
     domains: list[Domain] = []
     for entity in candidates:
         if entity.domain in _ACTIONABLE and entity.domain not in domains:
@@ -40,15 +42,23 @@ def groups_for(
     areas = places or list(
         dict.fromkeys([*([here] if here else []), *(e.area for e in candidates if e.area)])
     )
-    groups: list[Group] = []
+    blocks: list[list[Group]] = []
     for place in areas[:3]:
         in_place = [e for e in entities if place in (e.area, e.floor)]
-        for domain in domains:
-            if any(e.domain == domain for e in in_place):
-                groups.append(Group(f"{PLURALS[domain]} in {place}", domain, place))
+        block = [
+            Group(f"{PLURALS[domain]} in {place}", domain, place)
+            for domain in domains
+            if any(e.domain == domain for e in in_place)
+        ]
         if places and in_place:
-            groups.append(Group(f"everything in {place}", None, place))
-    for domain in domains:
-        groups.append(Group(f"all {PLURALS[domain]}", domain, None))
+            block.append(Group(f"everything in {place}", None, place))
+        blocks.append(block)
+    home = [Group(f"all {PLURALS[domain]}", domain, None) for domain in domains]
+    first = len(blocks) if places else 1  # every place the request names comes first
+    groups = [
+        *(g for b in blocks[:first] for g in b),
+        *home,
+        *(g for b in blocks[first:] for g in b),
+    ]
     unique = {g.label: g for g in groups}
     return list(unique.values())[:MAX_GROUPS]
