@@ -173,6 +173,7 @@ def run(bundle: Path, shortcut: bool = True, voices: tuple[tuple[str, str], ...]
     total = max(40, len(commands))
     right = 0
     by_voice: dict[str, list[int]] = {f"{e}:{v}": [0, 0] for e, v in voices}
+    misses: list[str] = []
     for index in range(total):
         command = commands[index % len(commands)]
         engine, voice = voices[index % len(voices)]
@@ -181,6 +182,9 @@ def run(bundle: Path, shortcut: bool = True, voices: tuple[tuple[str, str], ...]
         said = [request_content(a) for a in asked]
         good = said == [request_content(words_to_digits(command))]
         right += good
+        if not good:
+            misses.append(f"{engine}:{voice} noise {NOISE[index // len(voices) % 2]}: "
+                          f"{command!r} heard as {said or 'nothing'}")  # fmt: skip
         tally = by_voice[f"{engine}:{voice}"]
         tally[0] += good
         tally[1] += 1
@@ -189,7 +193,10 @@ def run(bundle: Path, shortcut: bool = True, voices: tuple[tuple[str, str], ...]
     for index, sentence in enumerate(UNRELATED):
         engine, voice = voices[index % len(voices)]
         for text in (sentence, f"{WAKE} {sentence}"):
-            refused += not bench.listen(text, engine, voice, NOISE[0], 100 + index)
+            asked = bench.listen(text, engine, voice, NOISE[0], 100 + index)
+            refused += not asked
+            if asked:
+                misses.append(f"{engine}:{voice}: unrelated {text!r} taken as {asked}")
     print(file=sys.stderr)
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     from_speech = [t * 1000 for t, _ in bench.latencies]
@@ -208,4 +215,6 @@ def run(bundle: Path, shortcut: bool = True, voices: tuple[tuple[str, str], ...]
           f"p95 {_p95(from_end):.0f} ms (last decoding step + planner)")  # fmt: skip
     print(f"requests read without the model: {bench.read_directly} of {len(bench.latencies)}")
     print(f"peak RSS (planner, recognizer, voice): {rss_mb:.0f} MB")
+    for miss in misses:
+        print(f"  miss: {miss}")
     return 0
