@@ -23,7 +23,7 @@ try: bundle
 	$(BIN)/edge-agent try --bundle $(BUNDLE)
 
 bundle: setup
-	@$(BIN)/edge-agent-export verify $(BUNDLE) 2>/dev/null || \
+	@$(BIN)/edge-agent-export verify $(BUNDLE) --adapter default || \
 		$(BIN)/edge-agent-export build --source default --quant int4 --block-size 16 --asymmetric --gptq \
 			--out $(BUNDLE) --force
 

@@ -56,7 +56,10 @@ def test_only_the_answer_is_learned(data: Path, tiny_checkpoint: Callable[[str],
 
 
 def test_train_merge_and_export(
-    data: Path, tmp_path: Path, tiny_checkpoint: Callable[[str], Path]
+    data: Path,
+    tmp_path: Path,
+    tiny_checkpoint: Callable[[str], Path],
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     from edge_agent_export.build import build
     from edge_agent_export.quantize import QuantSettings
@@ -87,6 +90,15 @@ def test_train_merge_and_export(
     manifest = open_bundle(out).manifest
     assert manifest.planner_prompt == "instructions" and manifest.planner_none_threshold == 0.2
     assert manifest.adapter is not None and manifest.adapter.startswith("adapter sha256:")
+    # `make bundle` rebuilds a bundle that is not what the adapter makes now.
+    from edge_agent_export.__main__ import main
+
+    assert main(["verify", str(out), "--adapter", str(adapter)]) == 0
+    assert main(["verify", str(out), "--adapter", str(resumed)]) == 1  # other weights
+    (adapter / "planner.json").write_text('{"none_threshold": 0.3}')  # recalibrated
+    assert main(["verify", str(out), "--adapter", str(adapter)]) == 1
+    assert "none threshold 0.2" in capsys.readouterr().err
+    (adapter / "planner.json").write_text('{"none_threshold": 0.2}')
     plain = tmp_path / "plain"
     build(base, plain, QuantSettings(precision="int4", block_size=16), quiet=True, adapter=None)
     assert open_bundle(plain).manifest.planner_prompt == "few-shot"

@@ -106,6 +106,11 @@ def _parser() -> argparse.ArgumentParser:
 
     verify = commands.add_parser("verify", help="check a bundle's files against its manifest")
     verify.add_argument("bundle", type=Path)
+    verify.add_argument(
+        "--adapter", metavar="FOLDER|default",
+        help="also check that the bundle was built with this adapter as it is now (weights "
+        "and none threshold); 'default': the committed planner adapter",
+    )  # fmt: skip
 
     for name, text in (
         ("dataset", "generate synthetic homes and requests (train / validation / test sets)"),
@@ -207,6 +212,14 @@ def _inspect(args: argparse.Namespace) -> int:
 def _verify(args: argparse.Namespace) -> int:
     bundle = open_bundle(args.bundle, verify="always")
     count = len(bundle.manifest.files)
+    if args.adapter:
+        from edge_agent_export.adapter_meta import stale_for
+        from edge_agent_export.sources import DEFAULT_ADAPTER
+
+        adapter = DEFAULT_ADAPTER if args.adapter == "default" else Path(args.adapter)
+        if (why := stale_for(bundle.manifest, adapter)) is not None:
+            print(f"{bundle.path}: not the bundle this adapter makes now: {why}", file=sys.stderr)
+            return 1
     print(f"ok: {bundle.path} ({bundle.manifest.name}): {count} files match the manifest")
     return 0
 

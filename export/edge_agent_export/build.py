@@ -15,9 +15,10 @@ from typing import Literal
 from tqdm import tqdm
 
 from edge_agent import __version__
-from edge_agent.llm.bundle import Bundle, open_bundle, sha256_file
+from edge_agent.llm.bundle import Bundle, open_bundle
 from edge_agent.llm.manifest import Manifest, SourceInfo
 from edge_agent_export import sources
+from edge_agent_export.adapter_meta import adapter_stamp, none_threshold
 from edge_agent_export.bundle_writer import staging_folder, write_manifest, write_tokenizer
 from edge_agent_export.errors import ExportError
 from edge_agent_export.loading import LoadedModel, load
@@ -107,12 +108,11 @@ def build(
             proto = export_decoder(loaded.model, loaded.tokenizer, Path(tmp), graph)
             manifest = _manifest(source, loaded, proto, settings, graph)
             if adapter is not None:
-                weights = adapter / "adapter_model.safetensors"
                 manifest = manifest.model_copy(update={
                     "planner_prompt": "instructions",
-                    "adapter": f"{adapter.name} sha256:{sha256_file(weights)}",
+                    "adapter": adapter_stamp(adapter),
                     "name": f"{manifest.name}+{adapter.name}",
-                    "planner_none_threshold": _none_threshold(adapter),
+                    "planner_none_threshold": none_threshold(adapter),
                 })  # fmt: skip
             # An fp32 build is its own reference: write it once, straight into the bundle.
             fp32_dir = staging if settings.precision == "fp32" else Path(tmp) / "fp32"
@@ -189,18 +189,3 @@ def _quality_report(reference: Bundle, target: Bundle, loaded: LoadedModel) -> Q
         rows.append(row)
     tokens = sum(len(s) - 1 for s in sequences)
     return QualityReport(texts=len(texts), tokens_scored=tokens, rows=rows)
-
-
-def _none_threshold(adapter: Path) -> float | None:
-    """The planner's calibrated none threshold that comes with an adapter (planner.json),
-    if any."""
-    path = adapter / "planner.json"
-    if not path.is_file():
-        return None
-    try:
-        value = json.loads(path.read_text(encoding="utf-8")).get("none_threshold")
-    except (ValueError, AttributeError) as error:
-        raise ExportError(f"{path}: not a JSON object with a none_threshold ({error})") from error
-    if value is not None and not (isinstance(value, int | float) and 0 <= value <= 1):
-        raise ExportError(f"{path}: none_threshold must be a number from 0 to 1, not {value!r}")
-    return None if value is None else float(value)
