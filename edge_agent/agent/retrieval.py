@@ -76,14 +76,14 @@ def retrieve(
     words |= {w[:-1] for w in words if w.endswith("s")}  # "sprinklers", "doors"
     areas = sorted({e.area for e in entities if e.area} | {e.floor for e in entities if e.floor})
     named_areas = mentioned(text, areas)
+    # A request that names no place is about the room it was spoken in, as much as if it
+    # had named it: "it's too dark in here" has no device words, and a smaller bonus lost
+    # to fuzzy name noise from other rooms, so the room was not offered.
+    places = named_areas or ([context_area] if context_area else [])
     scored = []
     for entity in entities:
         name = max(_phrase_score(norm, w) for w in entity.words())
         domain = 15.0 if words & set(DOMAIN_WORDS.get(entity.domain, ())) else 0.0
-        # A request that names no place is about the room it was spoken in, as much as
-        # if it had named it: "it's too dark in here" has no device words, and a smaller
-        # bonus lost to fuzzy name noise from other rooms, so the room was not offered.
-        places = named_areas or ([context_area] if context_area else [])
         area = 25.0 if entity.area in places or entity.floor in named_areas else 0.0
         scored.append((name + domain + area, entity.name, entity))
     scored.sort(key=lambda item: (-item[0], item[1]))
