@@ -100,9 +100,10 @@ def planner_for(
     answer: Callable[[str], dict[str, Any]],
     policy: PolicyConfig | None = None,
     clock: Callable[[], float] | None = None,
+    devices: list[StaticDevice] | None = None,
 ) -> tuple[Planner, ScriptedIntentModel, Registry]:
     registry = Registry([])
-    registry.add(device.entity() for device in static_home())
+    registry.add(device.entity() for device in (static_home() if devices is None else devices))
     model = ScriptedIntentModel(answer)
     kwargs = {"clock": clock} if clock else {}
     planner = Planner(model, registry, Policy(policy or PolicyConfig(), **kwargs), **kwargs)

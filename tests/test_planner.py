@@ -56,10 +56,7 @@ def test_a_request_naming_no_place_is_offered_the_devices_of_the_room_it_came_fr
     # the other rooms and the model could not answer "lights in Workshop" at all.
     lights = [static_light("Workshop Ceiling", "Workshop", "workshop_ceiling")]
     lights += [static_light(f"Hue Iris {n}", f"Room {n}", f"iris_{n}") for n in range(11)]
-    registry = Registry([])
-    registry.add(device.entity() for device in lights)
-    model = ScriptedIntentModel(lambda _: intent("on", "lights in Workshop"))
-    planner = Planner(model, registry, Policy(PolicyConfig()))
+    planner, model, _ = planner_for(lambda _: intent("on", "lights in Workshop"), devices=lights)
     response = ask(planner, "bit dark in here, isn't it?", area="Workshop")
     assert [a.device for a in response.actions] == ["Workshop Ceiling"]
     request = model.calls[0][0]
@@ -81,14 +78,11 @@ def _room(area: str) -> list[StaticDevice]:
 def test_the_whole_home_groups_are_offered_before_other_rooms_groups() -> None:
     # Said in the den of a home whose rooms each have lights, blinds and a radiator: the
     # den's groups and two other rooms' filled the list and "all lights" was cut off.
-    registry = Registry([])
-    registry.add(d.entity() for area in ("Den", "Hall", "Loft", "Study") for d in _room(area))
-    model = ScriptedIntentModel(lambda _: intent("on", "all lights"))
-    planner = Planner(model, registry, Policy(PolicyConfig()))
+    home = [d for area in ("Den", "Hall", "Loft", "Study") for d in _room(area)]
+    planner, _, _ = planner_for(lambda _: intent("on", "all lights"), devices=home)
     response = ask(planner, "turn on all the lights", area="Den")
     assert len(response.actions) == 4
-    model = ScriptedIntentModel(lambda _: intent("open", "all covers"))
-    planner = Planner(model, registry, Policy(PolicyConfig()))
+    planner, _, _ = planner_for(lambda _: intent("open", "all covers"), devices=home)
     response = ask(planner, "open every one of the blinds", area="Den")
     blinds = sorted(a.device for a in response.actions)
     assert blinds == ["Den Blind", "Hall Blind", "Loft Blind", "Study Blind"]
@@ -99,10 +93,7 @@ def test_a_plural_kind_word_finds_its_devices() -> None:
                            commands={"open": StaticCommand(topic=f"home/zone_{n}/set")})
               for n, area in enumerate(("Lawn", "Orchard"))]  # fmt: skip
     lights = [d for area in ("Den", "Hall", "Loft", "Study", "Attic", "Porch") for d in _room(area)]
-    registry = Registry([])
-    registry.add(d.entity() for d in [*lights, *valves])
-    model = ScriptedIntentModel(lambda _: intent("open", "all valves"))
-    planner = Planner(model, registry, Policy(PolicyConfig()))
+    planner, _, _ = planner_for(lambda _: intent("open", "all valves"), devices=lights + valves)
     response = ask(planner, "open all the sprinklers")
     assert sorted(a.device for a in response.actions) == ["Rachio 0", "Rachio 1"]
 
