@@ -544,8 +544,9 @@ def test_cli_writes_the_sets_and_reports_progress(
 
 def test_train_teaches_the_knowledge_that_held_out_families_test(sets: dict[str, EvalSet]) -> None:
     """Held-out families change the wording, not what must be known: lists of three or four
-    devices, fractions of a cover's travel, named fan speeds and "too warm -> the fans" are
-    all in train too, so the held-out sets measure generalization over phrasing."""
+    devices, fractions of a cover's travel, named fan speeds, "too warm -> the fans" and a
+    room's only thermostat or sprinkler named by its room are all in train too, so the
+    held-out sets measure generalization over phrasing."""
     train = [c for c in sets["train"].cases if c.intent]
     assert any(len(c.intent["targets"]) >= 3 for c in train if c.intent)
     fractions = re.compile(r"\b(half|halfway|quarter|quarters)\b")
@@ -558,6 +559,13 @@ def test_train_teaches_the_knowledge_that_held_out_families_test(sets: dict[str,
     warm = re.compile(r"\b(hot|warm|roasting|stale|breeze|sweltering)\b")
     assert any(c.intent["action"] == "on" and str(c.intent["targets"][0]).startswith("fans in ")
                and warm.search(c.text.lower()) for c in train if c.intent)  # fmt: skip
+    # A room's only thermostat or sprinkler named by its room: "cooling mode in the study",
+    # "the lawn needs watering".
+    by_room = [c for c in train if c.intent and len(c.intent["targets"]) == 1
+               and str(c.intent["targets"][0]).lower() not in c.text.lower()]  # fmt: skip
+    assert any(c.intent["action"] == "mode" for c in by_room if c.intent)
+    assert any(c.intent["action"] in ("open", "close") and re.search(r"\bwater", c.text.lower())
+               for c in by_room if c.intent)  # fmt: skip
 
 
 def test_the_planner_offers_nearly_every_expected_answer(sets: dict[str, EvalSet]) -> None:

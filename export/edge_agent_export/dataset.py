@@ -1646,6 +1646,20 @@ def _mode_direct(g: Gen) -> Draft:
                 [dev.name], mode)  # fmt: skip
 
 
+@family("mode.room", "train", "mode", 1.0)
+def _mode_room(g: Gen) -> Draft:
+    """cooling mode in the study / change the bedroom over to heat: the knowledge of the
+    held-out mode.area family (a room's only thermostat, named by its room) in other words"""
+    dev, mode, word = _mode_pick(g)
+    adj, noun = g.described(dev)
+    assert dev.area is not None
+    templates = ["{v} mode {pin}", "change {the} over to {v}", "set {the} to {v} mode",
+                 "turn the {p} {n} to {v}", "{pin}, {v} mode", "let's have {v} {pin}",
+                 "run {the} on {v}", "{the} needs {v} mode"]  # fmt: skip
+    template = _place_slots(g, g.pick(templates), dev.area)
+    return _cmd(template, {"p": adj, "n": noun, "v": word}, "mode", [dev.name], mode)
+
+
 @family("mode.area", "heldout", "mode", 1.0)
 def _mode_area(g: Gen) -> Draft:
     """put the bedroom on cooling / I want heat mode in the study (its only thermostat)"""
@@ -1792,6 +1806,35 @@ def _valve_direct(g: Gen) -> Draft:
     templates = (["open {d}", "turn on {d}", "open up {d}", "turn {d} on"] if action == "open"
                  else ["close {d}", "turn off {d}", "shut {d}", "shut off {d}"])  # fmt: skip
     return _cmd(g.pick(templates), {"d": g.ref(dev)}, action, [dev.name])
+
+
+@family("valve.garden", "train", "valve", 1.0)
+def _valve_garden(g: Gen) -> Draft:
+    """irrigate the lawn / no more water for the patio / switch the mains water off: the
+    knowledge of the held-out valve.water family (water words -> the place's only
+    sprinkler, or the home's only main valve) in other words"""
+    valves = g.devs(domain="valve")
+    mains = [d for d in valves if d.thing.sub == "water"]
+    if len(mains) == 1 and g.chance(0.4):
+        action: Action = g.pick(["open", "close"])
+        template = g.pick(["put the water back on", "switch the mains water on",
+                           "the water can go back on", "open the main water"]
+                          if action == "open"
+                          else ["switch the mains water off", "kill the water",
+                                "water off at the mains", "close the main water",
+                                "we need the water off"])  # fmt: skip
+        return _cmd(template, {}, action, [mains[0].name])
+    dev = g.pick([d for d in valves if d.thing.sub == "sprinkler"])
+    g.described(dev)  # its area's only valve
+    assert dev.area is not None
+    action = g.pick(["open", "close"])
+    template = g.pick(["irrigate {the}", "{the} needs watering", "{the} could use a drink",
+                       "switch on the watering {pin}", "get the water going {pin}",
+                       "time to water the plants {pin}"] if action == "open"
+                      else ["no more water for {the}", "end the watering {pin}",
+                            "{the} has had enough water", "halt the watering {pin}",
+                            "switch off the watering {pin}", "{the} is soaked"])  # fmt: skip
+    return _cmd(_place_slots(g, template, dev.area), {"p": g.adj(dev.area)}, action, [dev.name])
 
 
 @family("valve.water", "heldout", "valve", 1.0)
