@@ -124,3 +124,19 @@ def test_gptq_needs_block_wise_weights(
     assert main([*command, "--out", str(tmp_path / "out"), "--quiet"]) == 2
     assert "--gptq rounds block-wise weights" in capsys.readouterr().err
     assert _leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [(["--quant", "int4", "--int8-share", "0.2"], "--int8-share needs --quant int4 --gptq"),
+     (["--quant", "int8", "--weight-only", "--gptq", "--int8-share", "0.2"],
+      "--int8-share needs --quant int4 --gptq"),
+     (["--quant", "int4", "--gptq", "--int8-share", "1.5"], "is a fraction")],
+)  # fmt: skip
+def test_an_eight_bit_share_needs_int4_gptq_and_a_fraction(
+    flags: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    command = ["build", "--source", "default", *flags, "--out", str(tmp_path / "out"), "--quiet"]
+    assert main(command) == 2
+    assert message in capsys.readouterr().err
+    assert _leftovers(tmp_path) == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import onnx
@@ -114,6 +115,46 @@ def test_quantize_refuses_gptq_without_blocks_or_calibration(tmp_path: Path) -> 
         quantize(model, QuantSettings(precision="int8", gptq=True), tmp_path / "m.onnx")
     with pytest.raises(ValueError, match="calibration"):
         quantize(model, QuantSettings(precision="int4", gptq=True), tmp_path / "m.onnx")
+
+
+def test_an_eight_bit_share_widens_the_weights_four_bits_hurt_most(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Of a graph's weights, the ones whose output 4-bit rounding moves most (relative to
+    the output) are written at 8 bits, as many as the share says."""
+    from edge_agent_export import gptq
+
+    rng = np.random.default_rng(5)
+    k = 32
+    x = correlated_inputs(rng, 256, k)
+    hessian = (x.T @ x / len(x)).astype(np.float64)
+    weights = {  # heavy tails waste a block's 16 levels on a few values
+        "normal": rng.normal(size=(k, 8)).astype(np.float32),
+        "tailed": rng.standard_t(1.5, size=(k, 8)).astype(np.float32),
+        "uniform": rng.uniform(-1, 1, size=(k, 8)).astype(np.float32),
+    }
+    errors = {name: gptq.relative_output_error(
+                  w, quantize_weight(w, hessian, bits=4, block_size=16, symmetric=True), hessian)
+              for name, w in weights.items()}  # fmt: skip
+    ranked = sorted(errors, key=errors.__getitem__, reverse=True)
+    assert errors[ranked[0]] > 1.5 * errors[ranked[1]], errors  # a clear worst one
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", name], [f"y_{name}"], name=name) for name in weights],
+        "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, k])],
+        [helper.make_tensor_value_info(f"y_{n}", TensorProto.FLOAT, [None, 8]) for n in weights],
+        [onnx.numpy_helper.from_array(w, name) for name, w in weights.items()],
+    )  # fmt: skip
+    # The Hessian is given: the graph has no calibration run of its own.
+    monkeypatch.setattr(gptq, "collect_hessians", lambda *args, **kwargs: {"x": hessian})
+    calibration = SimpleNamespace(suffixes=[])
+    for share, wide in ((0.0, set()), (0.34, set(ranked[:1])), (0.67, set(ranked[:2])),
+                        (1.0, set(weights))):  # fmt: skip
+        model = gptq.apply(helper.make_model(graph), calibration, bits=4, block_size=16,  # type: ignore[arg-type]
+                           symmetric=True, accuracy_level=4, eight_bit_share=share)  # fmt: skip
+        bits = {n.name.rsplit("_Q", 1)[0]: a.i for n in model.graph.node
+                for a in n.attribute if a.name == "bits"}  # fmt: skip
+        assert set(bits) == set(weights)
+        assert {name for name, b in bits.items() if b == 8} == wide, share
 
 
 def test_gptq_int4_bundle_is_plain_matmulnbits_and_nearer_fp32_than_rounding(

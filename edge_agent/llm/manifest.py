@@ -90,6 +90,8 @@ class Quantization(_Frozen):
     between operators."""
     gptq: bool = False
     """Block-wise weights rounded by GPTQ on calibration requests, not to nearest."""
+    eight_bit_share: float = 0.0
+    """int4 with GPTQ: the share of weight matrices kept at 8 bits (those 4 bits moved most)."""
 
 
 class Tokens(_Frozen):

@@ -75,6 +75,14 @@ def _parser() -> argparse.ArgumentParser:
         "requests instead of to nearest: closer to fp32, same size and speed, slower build",
     )
     build.add_argument(
+        "--int8-share",
+        type=float,
+        default=0.0,
+        metavar="SHARE",
+        help="int4 with --gptq: this share of the weight matrices (0-1), those whose output "
+        "4-bit rounding moves most, at 8 bits instead",
+    )
+    build.add_argument(
         "--adapter",
         type=Path,
         default=None,
@@ -160,6 +168,13 @@ def _build(args: argparse.Namespace) -> int:
         print("error: --gptq rounds block-wise weights: --quant int4, or --quant int8 "
               "--weight-only", file=sys.stderr)  # fmt: skip
         return 2
+    if args.int8_share and not (args.quant == "int4" and args.gptq):
+        print("error: --int8-share needs --quant int4 --gptq (GPTQ's error picks the "
+              "weights)", file=sys.stderr)  # fmt: skip
+        return 2
+    if not 0 <= args.int8_share <= 1:
+        print(f"error: --int8-share is a fraction (0-1), got {args.int8_share}", file=sys.stderr)
+        return 2
     settings = QuantSettings(
         precision=args.quant,
         per_channel=not args.per_tensor,
@@ -170,6 +185,7 @@ def _build(args: argparse.Namespace) -> int:
         head_int8=args.int8_head,
         weight_only=args.weight_only,
         gptq=args.gptq,
+        eight_bit_share=args.int8_share,
     )
     result = build(
         args.source,

@@ -140,6 +140,16 @@ def quantize_weight(
     return BlockWeight(codes, scales.astype(np.float32), zero_points, bits, block_size, k)
 
 
+def relative_output_error(
+    weight: npt.NDArray[np.float32], quantized: BlockWeight, hessian: Float64
+) -> float:
+    """How far the rounded weight moves the layer's output on the calibration inputs, as a
+    share of the output: tr(D^T H D) / tr(W^T H W), D = W - Q."""
+    w = weight.astype(np.float64)
+    d = w - quantized.dequantize()
+    return float(np.sum((hessian @ d) * d) / max(float(np.sum((hessian @ w) * w)), 1e-30))
+
+
 def _upper_cholesky_of_inverse(h: Float64) -> Float64:
     """U with H^-1 = U^T U; more damping if H is not positive definite in floating point."""
     for extra in (0.0, 1e-4, 1e-3, 1e-2, 1e-1):
@@ -344,23 +354,39 @@ def _run(
 def apply(
     model: onnx.ModelProto, calibration: Calibration, *, bits: int, block_size: int,
     symmetric: bool, accuracy_level: int, exclude: Iterable[str] = (), act_order: bool = True,
-    progress: bool = False,
+    eight_bit_share: float = 0.0, progress: bool = False,
 ) -> onnx.ModelProto:  # fmt: skip
-    """Replace every constant-weight MatMul (but ``exclude``) by a GPTQ MatMulNBits."""
+    """Replace every constant-weight MatMul (but ``exclude``) by a GPTQ MatMulNBits.
+
+    ``eight_bit_share``: that share of the weights, those whose output GPTQ moves most at
+    ``bits`` (relative to the output itself, on the calibration inputs), get 8 bits."""
     nodes = weight_matmuls(model, exclude)
     inputs = sorted({node.input[0] for node in nodes})
     log.info("GPTQ: %d weights, %d distinct inputs, %d calibration sequences",
              len(nodes), len(inputs), len(calibration.suffixes))  # fmt: skip
     hessians = collect_hessians(model, calibration, inputs, progress)
     initializers = {t.name: t for t in model.graph.initializer}
+
+    def rounded(node: onnx.NodeProto, node_bits: int) -> tuple[BlockWeight, float]:
+        weight = numpy_helper.to_array(initializers[node.input[1]]).astype(np.float32)
+        hessian = hessians[node.input[0]]
+        quantized = quantize_weight(weight, hessian, bits=node_bits, block_size=block_size,
+                                    symmetric=symmetric, act_order=act_order)  # fmt: skip
+        return quantized, relative_output_error(weight, quantized, hessian)
+
     replaced: dict[str, tuple[onnx.NodeProto, list[onnx.TensorProto]]] = {}
+    errors: dict[str, float] = {}
     for node in tqdm(nodes, desc="GPTQ weights", unit="weight", leave=False,
                      disable=not progress, file=sys.stderr):  # fmt: skip
-        weight = numpy_helper.to_array(initializers[node.input[1]]).astype(np.float32)
-        quantized = quantize_weight(weight, hessians[node.input[0]], bits=bits,
-                                    block_size=block_size, symmetric=symmetric,
-                                    act_order=act_order)  # fmt: skip
+        quantized, errors[node.name] = rounded(node, bits)
         replaced[node.name] = matmul_nbits(node, quantized, accuracy_level)
+    wider = sorted(errors, key=errors.__getitem__, reverse=True)
+    wider = wider[: round(eight_bit_share * len(nodes))] if bits < 8 else []
+    for node in (n for n in nodes if n.name in wider):
+        replaced[node.name] = matmul_nbits(node, rounded(node, 8)[0], accuracy_level)
+    if wider:
+        log.info("GPTQ: %d weights at 8 bits (output error at %d bits %.2g-%.2g %%)",
+                 len(wider), bits, 100 * errors[wider[-1]], 100 * errors[wider[0]])  # fmt: skip
     used = {node.input[1] for node in nodes}
     still_needed = {i for n in model.graph.node if n.name not in replaced for i in n.input}
     kept = [t for t in model.graph.initializer if t.name not in used or t.name in still_needed]

@@ -48,6 +48,9 @@ class QuantSettings:
     """int4 and weight-only int8: choose the rounding of each weight block by GPTQ against
     the planner's real inputs (calibration) instead of rounding to nearest. Same operator
     and size on the device; slower to build."""
+    eight_bit_share: float = 0.0
+    """int4 with GPTQ: this share of the weight matrices, those whose output 4-bit rounding
+    moves most on the calibration inputs, at 8 bits instead."""
 
     def describe(self) -> Quantization:
         if self.precision == "fp32":
@@ -77,6 +80,7 @@ class QuantSettings:
             embedding_quantized=self.quantize_embedding,
             head_int8=self.head_int8,
             gptq=self.gptq,
+            eight_bit_share=self.eight_bit_share,
         )
 
 
@@ -96,6 +100,10 @@ def quantize(
         raise ValueError("GPTQ rounds block-wise weights: int4, or int8 with weight_only")
     if settings.gptq and calibration is None:
         raise ValueError("GPTQ needs calibration sequences")
+    if not 0 <= settings.eight_bit_share <= 1:
+        raise ValueError(f"the 8-bit share is a fraction, got {settings.eight_bit_share}")
+    if settings.eight_bit_share and not (settings.gptq and settings.precision == "int4"):
+        raise ValueError("an 8-bit share needs int4 with GPTQ (its error picks the weights)")
     if settings.precision == "int8" and settings.weight_only:
         return _int8_weights(model, settings, out_path, calibration, progress)
     if settings.precision == "int8":
@@ -172,7 +180,8 @@ def _block_weights(
     assert calibration is not None  # quantize() checked
     model = gptq.apply(model, calibration, bits=bits, block_size=settings.block_size,
                        symmetric=symmetric, accuracy_level=settings.accuracy_level,
-                       exclude=exclude or (), progress=progress)  # fmt: skip
+                       exclude=exclude or (), eight_bit_share=settings.eight_bit_share,
+                       progress=progress)  # fmt: skip
     if "Gather" not in op_types:
         return model
     return _matmul_nbits(model, settings, bits=bits, symmetric=symmetric, op_types=("Gather",))
