@@ -65,6 +65,11 @@ def test_the_grammar_holds_the_homes_commands_and_nothing_else() -> None:
     assert not grammar.matches("hey computer lock the sofa lamp")  # a lamp has no lock
     assert not grammar.matches("hey computer are the window")  # a path given up half way
     assert not grammar.matches("turn on the dishwasher")
+    # Terse commands come without "the", so a question that loses its "is" ("is the sofa
+    # lamp on") does not become one.
+    assert grammar.matches("hey computer sofa lamp on")
+    assert not grammar.matches("hey computer the sofa lamp on")
+    assert grammar.matches("hey computer is the sofa lamp on")
     assert "<filler>+" in grammar.jsgf()
     # the demo's thermostats go from 5 to 32 degrees: "eighty degrees" is a mishearing
     assert grammar.matches("set the radiator to twenty one degrees")

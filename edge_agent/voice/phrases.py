@@ -201,7 +201,9 @@ class CommandGrammar:
 _TEMPLATES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("(turn | switch) (on | off) [the] <power>", ("power",)),
     ("(turn | switch) [the] <power> (on | off)", ("power",)),
-    ("[the] <power> (on | off)", ("power",)),
+    # Said terse, without "the": with it, "is the fan on" lost its "is" to the wake phrase
+    # and came out as the command "the fan on".
+    ("<power> (on | off)", ("power",)),
     ("toggle [the] <power>", ("power",)),
     ("(turn | switch) (on | off) [all] [the] (lights | light) in [the] (<area> | here)", ("area",)),
     ("(turn | switch) (on | off) everything in [the] (<area> | here)", ("area",)),
