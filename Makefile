@@ -24,7 +24,7 @@ try: bundle
 
 bundle: setup
 	@$(BIN)/edge-agent-export verify $(BUNDLE) --adapter default || \
-		$(BIN)/edge-agent-export build --source default --quant int4 --block-size 16 --asymmetric --gptq \
+		$(BIN)/edge-agent-export build --source default --quant int4 --block-size 16 --asymmetric --gptq --int8-share 0.2 \
 			--out $(BUNDLE) --force
 
 test: setup

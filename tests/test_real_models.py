@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import onnx
 import pytest
 
 from edge_agent.llm.bundle import open_bundle
@@ -101,15 +102,16 @@ def test_the_default_bundle_carries_the_planner_adapter(tmp_path: Path) -> None:
 
     out = tmp_path / "default-int4"
     command = ["build", "--source", "default", "--quant", "int4", "--block-size", "16",
-               "--asymmetric", "--gptq", "--out"]  # fmt: skip
+               "--asymmetric", "--gptq", "--int8-share", "0.2", "--out"]  # fmt: skip
     assert main([*command, str(out)]) == 0  # what `make bundle` builds
     bundle = open_bundle(out)
     quantization = bundle.manifest.quantization
-    assert (quantization.precision, quantization.gptq, quantization.symmetric) == (
-        "int4",
-        True,
-        False,
-    )
+    assert (quantization.precision, quantization.gptq, quantization.symmetric,
+            quantization.eight_bit_share) == ("int4", True, False, 0.2)  # fmt: skip
+    graph = onnx.load(str(bundle.model_path), load_external_data=False).graph
+    bits = [a.i for n in graph.node if n.op_type == "MatMulNBits"
+            for a in n.attribute if a.name == "bits"]  # fmt: skip
+    assert bits.count(8) == round(0.2 * len(bits)), "a fifth of the weights at 8 bits"
     assert bundle.manifest.planner_prompt == "instructions"
     assert bundle.manifest.adapter is not None and "smollm2-home" in bundle.manifest.adapter
     assert bundle.manifest.planner_none_threshold is not None  # the adapter's calibration
