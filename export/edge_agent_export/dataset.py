@@ -1808,6 +1808,13 @@ def _valve_direct(g: Gen) -> Draft:
     return _cmd(g.pick(templates), {"d": g.ref(dev)}, action, [dev.name])
 
 
+def _lone_sprinkler(g: Gen, valves: list[Dev]) -> Dev:
+    """A sprinkler that is its area's only valve, so "the patio" can mean it."""
+    dev = g.pick([d for d in valves if d.thing.sub == "sprinkler"])
+    g.described(dev)
+    return dev
+
+
 @family("valve.garden", "train", "valve", 1.0)
 def _valve_garden(g: Gen) -> Draft:
     """irrigate the lawn / no more water for the patio / switch the mains water off: the
@@ -1824,8 +1831,7 @@ def _valve_garden(g: Gen) -> Draft:
                                 "water off at the mains", "close the main water",
                                 "we need the water off"])  # fmt: skip
         return _cmd(template, {}, action, [mains[0].name])
-    dev = g.pick([d for d in valves if d.thing.sub == "sprinkler"])
-    g.described(dev)  # its area's only valve
+    dev = _lone_sprinkler(g, valves)
     assert dev.area is not None
     action = g.pick(["open", "close"])
     template = g.pick(["irrigate {the}", "{the} needs watering", "{the} could use a drink",
@@ -1850,8 +1856,7 @@ def _valve_water(g: Gen) -> Draft:
                               else ["shut off the water", "turn the water off",
                                     "cut the water supply"])  # fmt: skip
             return _cmd(template, {}, action, [mains[0].name])
-    dev = g.pick([d for d in valves if d.thing.sub == "sprinkler"])
-    g.described(dev)  # its area's only valve
+    dev = _lone_sprinkler(g, valves)
     assert dev.area is not None
     action = g.pick(["open", "close"])
     template = g.pick(["water {the}", "start watering {the}", "give {the} some water",
