@@ -566,6 +566,21 @@ def test_train_teaches_the_knowledge_that_held_out_families_test(sets: dict[str,
     assert any(c.intent["action"] == "mode" for c in by_room if c.intent)
     assert any(c.intent["action"] in ("open", "close") and re.search(r"\bwater", c.text.lower())
                for c in by_room if c.intent)  # fmt: skip
+    # A question that asks for lights or fans ("why is it so dark in here?"), a wish or a
+    # question that carries a value ("any chance the nest could be at 21?"), and out-of-scope
+    # requests with a number in them ("snooze for ten minutes") or only courtesy ("thanks").
+    assert any(c.intent["action"] == "on" and c.text.rstrip(".!").endswith("?")
+               and re.match(r"(lights|fans) in ", str(c.intent["targets"][0]))
+               for c in train if c.intent)  # fmt: skip
+    values = ("brightness", "temperature", "warmth", "color", "position")
+    assert any(c.intent["action"] in values and c.text.rstrip(".!").endswith("?")
+               and not re.match(r"(please )?(could|can|would|will) you", c.text.lower())
+               for c in train if c.intent)  # fmt: skip
+    none = [c.text.lower() for c in sets["train"].cases if c.intent and
+            c.intent["action"] == "none" and not c.intent["targets"]]  # fmt: skip
+    assert any(re.search(r"\bminutes\b", t) for t in none)
+    assert any(re.match(r"(thanks|cheers|good (morning|night)|hello|never mind|see you)\b", t)
+               for t in none)  # fmt: skip
 
 
 def test_the_planner_offers_nearly_every_expected_answer(sets: dict[str, EvalSet]) -> None:

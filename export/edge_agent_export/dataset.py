@@ -1457,6 +1457,33 @@ def _indirect_stuffy(g: Gen) -> Draft:
     return _cmd(_place_slots(g, template, area), {"p": g.adj(area)}, "on", [label_of("fan", area)])
 
 
+@family("indirect.remark", "train", "indirect", 1.0)
+def _indirect_remark(g: Gen) -> Draft:
+    """rather warm in the office, don't you think? / why is it so dark in here? (a remark or
+    a question about the room that asks for its fans or lights, never for a state)"""
+    here = g.chance(0.5)
+    if g.chance(0.5):
+        area = g.pick([a for a in g.home.areas
+                       if g.home.where(domain="fan", place=a, action="turn_on")
+                       and not g.home.where(domain="climate", place=a)])  # fmt: skip
+        templates = ["rather warm {pin}, don't you think?", "isn't it hot {pin}?",
+                     "why is it so warm {pin}?", "don't you find it airless {pin}?",
+                     "{the} feels like a sauna", "phew, it's close {pin}"]  # fmt: skip
+        label, action = label_of("fan", area), "on"
+    else:
+        area, _ = _area_with(g, "light", "turn_on")
+        templates = ["isn't it dark {pin}?", "why is it so dark {pin}?",
+                     "rather murky {pin}, don't you think?", "don't you find it dim {pin}?",
+                     "{the} feels like a dungeon", "hard to read {pin}, isn't it?"]  # fmt: skip
+        label, action = label_of("light", area), "on"
+    template = g.pick(templates)
+    if here:
+        if "{the}" in template:
+            raise UnsuitableError
+        return _cmd(template.replace("{pin}", "in here"), {}, action, [label], here=area)
+    return _cmd(_place_slots(g, template, area), {"p": g.adj(area)}, action, [label])
+
+
 def _value_draft(
     g: Gen, action: Action, templates: Sequence[str], *, fmt: Callable[[int], str],
     values: Callable[[Dev], int], article: bool = True,
@@ -2621,6 +2648,35 @@ def _polite_query(g: Gen) -> Draft:
     return replace(draft, template=g.pick(_ASIDE).replace("{x}", draft.template))
 
 
+# Wishes and "is it possible" questions that carry a value: a request, though it reads like a
+# question or a statement. Not the held-out polite families' sentences ("can {d} be {v}?",
+# "I'd like {d} at {v}"), other words for the same knowledge.
+_WISH = ("I want {d} at {v}", "{d} should be at {v}", "let's have {d} at {v}",
+         "is it possible to have {d} at {v}?", "any chance {d} could be at {v}?",
+         "I'd prefer {d} at {v}", "how about {d} at {v}?", "{d} needs to be at {v}",
+         "we want {d} at {v} now")  # fmt: skip
+_WISH_COLOR = ("I want {d} {v}", "{d} should be {v}", "let's have {d} in {v}",
+               "is it possible to have {d} in {v}?", "any chance {d} could turn {v}?",
+               "I'd prefer {d} in {v}", "how about {d} in {v}?")  # fmt: skip
+
+
+@family("request.wish", "train", FRAMES, 2.0)
+def _request_wish(g: Gen) -> Draft:
+    """I want the desk lamp at 40% / any chance the nest could be at 21 degrees? / how about
+    the light strip in blue?"""
+    action: Action = g.pick(["set_brightness", "set_temperature", "set_color_temp", "set_color",
+                             "set_position"])  # fmt: skip
+    if action == "set_color":
+        return _color_draft(g, _WISH_COLOR)
+    fmt, values = {
+        "set_brightness": (g.pct, lambda d: _pct_value(g, [d], "set_brightness")),
+        "set_temperature": (g.degrees, lambda d: _temp_value(g, [d])),
+        "set_color_temp": (g.kelvin, lambda d: _value_in(g, [d], "set_color_temp", _KELVINS)),
+        "set_position": (g.pct, lambda d: _pct_value(g, [d], "set_position", lowest=10)),
+    }[action]
+    return _value_draft(g, action, _WISH, fmt=fmt, values=values)
+
+
 # Its own pool: _fill draws a word for every key, so new keys in _CHIT would change
 # what the held-out none families draw.
 _ERRAND_WORDS = {
@@ -2645,6 +2701,36 @@ def _none_errands(g: Gen) -> Draft:
                      "set up a meeting with {person} {day}", "find a recipe for {food}",
                      "book a table for {b} {day}", "what's the score in the {team} game?"),
                  pools={**_CHIT, **_ERRAND_WORDS})  # fmt: skip
+
+
+# Their own pool, for the same reason as _ERRAND_WORDS.
+_PASTIME_WORDS = {
+    "show": ("the news", "a podcast about space", "my audiobook", "the next episode"),
+    "mins": ("5", "ten", "20", "forty"),
+}  # fmt: skip
+
+
+@family("none.social", "train", "none", 0.8)
+def _none_social(g: Gen) -> Draft:
+    """thanks a lot / good night / never mind (courtesies: nothing to do)"""
+    return _chit(g, ("thanks", "thanks a lot", "cheers", "much appreciated", "good morning",
+                     "good night", "hello there", "nice job", "never mind",
+                     "that's all for now, thanks", "see you later", "how's it going?",
+                     "I love you", "you're funny", "ok cool", "great, thank you!",
+                     "sorry, wrong button"))  # fmt: skip
+
+
+@family("none.pastime", "train", "none", 0.8)
+def _none_pastime(g: Gen) -> Draft:
+    """snooze for ten minutes / read me a bedtime story / make it louder (clocks and media:
+    no device of this home does them, numbers or not)"""
+    return _chit(g, ("snooze for {mins} minutes", "start the stopwatch",
+                     "how many minutes until {time}?", "what time is sunset {day}?",
+                     "give me a wake-up call at {time}", "count down from {mins}",
+                     "read me a bedtime story", "resume {show}", "shuffle my playlist",
+                     "make it louder", "lower the volume a bit", "who sings this?",
+                     "record the {team} game", "give me {mins} more minutes"),
+                 pools={**_CHIT, **_ERRAND_WORDS, **_PASTIME_WORDS})  # fmt: skip
 
 
 def families_for(split: Split) -> list[Family]:
