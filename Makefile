@@ -23,9 +23,8 @@ try: bundle
 	$(BIN)/edge-agent try --bundle $(BUNDLE)
 
 bundle: setup
-	@$(BIN)/edge-agent-export verify $(BUNDLE) --adapter default || \
-		$(BIN)/edge-agent-export build --source default --quant int4 --block-size 16 --asymmetric --gptq --int8-share 0.2 \
-			--out $(BUNDLE) --force
+	$(BIN)/edge-agent-export build --source default --quant int4 --block-size 16 --asymmetric --gptq --int8-share 0.2 \
+		--out $(BUNDLE) --force --keep-current
 
 test: setup
 	$(BIN)/python -m pytest

@@ -99,12 +99,39 @@ def test_train_merge_and_export(
     assert main(["verify", str(out), "--adapter", str(adapter)]) == 1
     assert "none threshold 0.2" in capsys.readouterr().err
     (adapter / "planner.json").write_text('{"none_threshold": 0.2}')
+    _keep_current_rebuilds_only_what_changed(out, base, adapter, resumed, capsys)
     plain = tmp_path / "plain"
     build(base, plain, QuantSettings(precision="int4", block_size=16), quiet=True, adapter=None)
     assert open_bundle(plain).manifest.planner_prompt == "few-shot"
     assert open_bundle(plain).manifest.planner_none_threshold is None
     merged = (out / "model.onnx.data").read_bytes()
     assert merged != (plain / "model.onnx.data").read_bytes()  # the adapter changed weights
+
+
+def _keep_current_rebuilds_only_what_changed(
+    out: Path, base: str, adapter: Path, resumed: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`make bundle`: build --keep-current leaves a bundle that is what these options make,
+    and rebuilds one that is not (other quantization, other weights, a damaged file)."""
+    from edge_agent_export.__main__ import main
+    from edge_agent_export.adapter_meta import adapter_stamp
+
+    command = ["build", "--source", base, "--quant", "int4", "--block-size", "16", "--adapter",
+               str(adapter), "--out", str(out), "--force", "--keep-current", "--quiet"]  # fmt: skip
+    stamp = (out / "manifest.json").stat().st_mtime_ns
+    assert main(command) == 0 and "up to date" in capsys.readouterr().out
+    assert (out / "manifest.json").stat().st_mtime_ns == stamp
+    assert main([*command[:6], "32", *command[7:]]) == 0
+    assert "quantization block_size 16 -> 32" in capsys.readouterr().err
+    assert open_bundle(out).manifest.quantization.block_size == 32
+    assert main([*command[:6], "32", command[7], str(resumed), *command[9:]]) == 0
+    assert "built with adapter" in capsys.readouterr().err
+    assert open_bundle(out).manifest.adapter == adapter_stamp(resumed)
+    with (out / "tokenizer.json").open("a") as damaged:
+        damaged.write(" ")
+    assert main([*command[:6], "32", command[7], str(resumed), *command[9:]]) == 0
+    assert "tokenizer.json" in capsys.readouterr().err
+    assert main(["verify", str(out), "--adapter", str(resumed)]) == 0
 
 
 def test_a_missing_adapter_is_a_clear_error(

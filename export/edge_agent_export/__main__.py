@@ -91,6 +91,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     build.add_argument("--no-adapter", action="store_true", help="export the base weights")
     build.add_argument("--force", action="store_true", help="replace --out if it exists")
+    build.add_argument(
+        "--keep-current",
+        action="store_true",
+        help="leave --out as it is if it already holds what this build makes (same source, "
+        "adapter, none threshold, graph and quantization; files intact); else build, with "
+        "--force to replace it",
+    )
     build.add_argument("--offline", action="store_true", help="use only cached sources")
     build.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -187,6 +194,14 @@ def _build(args: argparse.Namespace) -> int:
         gptq=args.gptq,
         eight_bit_share=args.int8_share,
     )
+    adapter = None if args.no_adapter else (args.adapter or "default")
+    if args.keep_current:
+        from edge_agent_export.current import rebuild_reason
+
+        if (why := rebuild_reason(args.out, args.source, settings, args.graph, adapter)) is None:
+            print(f"up to date: {args.out} is what this build makes; kept")
+            return 0
+        print(f"building {args.out}: {why}", file=sys.stderr)
     result = build(
         args.source,
         args.out,
@@ -195,7 +210,7 @@ def _build(args: argparse.Namespace) -> int:
         offline=args.offline,
         quiet=args.quiet,
         graph=args.graph,
-        adapter=None if args.no_adapter else (args.adapter or "default"),
+        adapter=adapter,
     )
     print_stages(result.stage_seconds)
     print_manifest(result.bundle.manifest, result.bundle.path)

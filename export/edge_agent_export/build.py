@@ -90,8 +90,7 @@ def build(
     progress = _Progress(quiet)
     with progress.stage("fetch source"):
         source = sources.resolve(source_spec, offline=offline)
-        if adapter == "default":
-            adapter = sources.DEFAULT_ADAPTER if source_spec == "default" else None
+        adapter = sources.adapter_for(source_spec, adapter)
         if adapter is not None and not (adapter / "adapter_config.json").is_file():
             raise ExportError(f"{adapter}: not a LoRA adapter folder (no adapter_config.json)")
     with progress.stage("load weights"):

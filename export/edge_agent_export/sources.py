@@ -124,6 +124,14 @@ def resolve(spec: str, *, offline: bool = False) -> ResolvedSource:
     )
 
 
+def adapter_for(source_spec: str, adapter: Path | Literal["default"] | None) -> Path | None:
+    """The adapter a build merges: "default" is the committed planner adapter for the default
+    source, and none for any other source."""
+    if adapter == "default":
+        return DEFAULT_ADAPTER if source_spec == "default" else None
+    return adapter
+
+
 def checkpoint_hash(folder: Path) -> str:
     """One sha256 over the checkpoint's config and weight files, in name order."""
     if not (folder / "config.json").is_file():
