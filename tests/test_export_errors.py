@@ -140,3 +140,18 @@ def test_an_eight_bit_share_needs_int4_gptq_and_a_fraction(
     assert main(command) == 2
     assert message in capsys.readouterr().err
     assert _leftovers(tmp_path) == []
+
+
+def test_keep_current_with_a_missing_adapter_is_a_clear_error(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    tiny_bundle: Callable[..., Path],
+    tiny_checkpoint: Callable[[str], Path],
+) -> None:
+    out = tiny_bundle("llama")  # built without an adapter, from this checkpoint, fp32
+    command = ["build", "--source", str(tiny_checkpoint("llama")), "--quant", "fp32", "--out",
+               str(out), "--force", "--keep-current", "--quiet"]  # fmt: skip
+    assert main(command) == 0 and "up to date" in capsys.readouterr().out
+    assert main([*command, "--adapter", str(tmp_path / "no-such-adapter")]) == 2
+    assert "not a LoRA adapter folder" in capsys.readouterr().err
+    assert main(["verify", str(out)]) == 0

@@ -36,6 +36,8 @@ def rebuild_reason(
     merged = sources.adapter_for(source_spec, adapter)
     if merged is None:
         return None if manifest.adapter is None else f"built with adapter {manifest.adapter}"
+    if not (merged / "adapter_model.safetensors").is_file():
+        return f"{merged} holds no adapter weights"  # the build says what is wrong with it
     return stale_for(manifest, merged)
 
 
