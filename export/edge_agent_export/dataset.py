@@ -1469,19 +1469,19 @@ def _indirect_remark(g: Gen) -> Draft:
         templates = ["rather warm {pin}, don't you think?", "isn't it hot {pin}?",
                      "why is it so warm {pin}?", "don't you find it airless {pin}?",
                      "{the} feels like a sauna", "phew, it's close {pin}"]  # fmt: skip
-        label, action = label_of("fan", area), "on"
+        label = label_of("fan", area)
     else:
         area, _ = _area_with(g, "light", "turn_on")
         templates = ["isn't it dark {pin}?", "why is it so dark {pin}?",
                      "rather murky {pin}, don't you think?", "don't you find it dim {pin}?",
                      "{the} feels like a dungeon", "hard to read {pin}, isn't it?"]  # fmt: skip
-        label, action = label_of("light", area), "on"
+        label = label_of("light", area)
     template = g.pick(templates)
     if here:
         if "{the}" in template:
             raise UnsuitableError
-        return _cmd(template.replace("{pin}", "in here"), {}, action, [label], here=area)
-    return _cmd(_place_slots(g, template, area), {"p": g.adj(area)}, action, [label])
+        return _cmd(template.replace("{pin}", "in here"), {}, "on", [label], here=area)
+    return _cmd(_place_slots(g, template, area), {"p": g.adj(area)}, "on", [label])
 
 
 def _value_draft(
