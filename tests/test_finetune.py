@@ -116,20 +116,23 @@ def _keep_current_rebuilds_only_what_changed(
     from edge_agent_export.__main__ import main
     from edge_agent_export.adapter_meta import adapter_stamp
 
-    command = ["build", "--source", base, "--quant", "int4", "--block-size", "16", "--adapter",
-               str(adapter), "--out", str(out), "--force", "--keep-current", "--quiet"]  # fmt: skip
+    def build_into_out(block: int, weights: Path) -> int:
+        return main(["build", "--source", base, "--quant", "int4", "--block-size", str(block),
+                     "--adapter", str(weights), "--out", str(out), "--force", "--keep-current",
+                     "--quiet"])  # fmt: skip
+
     stamp = (out / "manifest.json").stat().st_mtime_ns
-    assert main(command) == 0 and "up to date" in capsys.readouterr().out
+    assert build_into_out(16, adapter) == 0 and "up to date" in capsys.readouterr().out
     assert (out / "manifest.json").stat().st_mtime_ns == stamp
-    assert main([*command[:6], "32", *command[7:]]) == 0
+    assert build_into_out(32, adapter) == 0
     assert "quantization block_size 16 -> 32" in capsys.readouterr().err
     assert open_bundle(out).manifest.quantization.block_size == 32
-    assert main([*command[:6], "32", command[7], str(resumed), *command[9:]]) == 0
+    assert build_into_out(32, resumed) == 0
     assert "built with adapter" in capsys.readouterr().err
     assert open_bundle(out).manifest.adapter == adapter_stamp(resumed)
     with (out / "tokenizer.json").open("a") as damaged:
         damaged.write(" ")
-    assert main([*command[:6], "32", command[7], str(resumed), *command[9:]]) == 0
+    assert build_into_out(32, resumed) == 0
     assert "tokenizer.json" in capsys.readouterr().err
     assert main(["verify", str(out), "--adapter", str(resumed)]) == 0
 
