@@ -1371,6 +1371,12 @@ def _place_slots(g: Gen, template: str, place: str) -> str:
     )
 
 
+def _fan_cooled_areas(g: Gen) -> list[str]:
+    """Rooms whose fans are the answer to "too warm": fans there, and no thermostat."""
+    return [a for a in g.home.areas if g.home.where(domain="fan", place=a, action="turn_on")
+            and not g.home.where(domain="climate", place=a)]  # fmt: skip
+
+
 @family("indirect.dark", "train", "indirect", 1.2)
 def _indirect_dark(g: Gen) -> Draft:
     """it's too dark in the study / I can't see a thing upstairs / we're done in the den"""
@@ -1386,8 +1392,7 @@ def _here_indirect(g: Gen) -> Draft:
     """it's too dark in here / it's stuffy in here (fans, no thermostat) / we're done in here"""
     option = g.pick(["dark", "dark", "done", "stuffy"])
     if option == "stuffy":
-        areas = [a for a in g.home.areas if g.home.where(domain="fan", place=a, action="turn_on")
-                 and not g.home.where(domain="climate", place=a)]  # fmt: skip
+        areas = _fan_cooled_areas(g)
         area = g.pick(areas)
         template = g.pick(["it's stuffy in here", "it's way too hot in here",
                            "I need some air in here", "it's so muggy in here"])  # fmt: skip
@@ -1417,8 +1422,7 @@ def _indirect_warm(g: Gen) -> Draft:
     fans, dark -> lights, here = the satellite's area) in other words"""
     here = g.chance(0.5)
     if g.chance(0.6):
-        areas = [a for a in g.home.areas if g.home.where(domain="fan", place=a, action="turn_on")
-                 and not g.home.where(domain="climate", place=a)]  # fmt: skip
+        areas = _fan_cooled_areas(g)
         area = g.pick(areas)
         if here:
             template = g.pick(["it's too hot in here", "it's roasting in here",
@@ -1449,8 +1453,7 @@ def _indirect_stuffy(g: Gen) -> Draft:
                            "it's like a cave {pin}"])  # fmt: skip
         return _cmd(_place_slots(g, template, place), {"p": g.adj(place)}, "on",
                     [label_of("light", place)])  # fmt: skip
-    areas = [a for a in g.home.areas if g.home.where(domain="fan", place=a, action="turn_on")
-             and not g.home.where(domain="climate", place=a)]  # fmt: skip
+    areas = _fan_cooled_areas(g)
     area = g.pick(areas)
     template = g.pick(["it's stuffy {pin}", "it's boiling {pin}", "I need some air {pin}",
                        "{the} is way too warm", "it's so muggy {pin}"])  # fmt: skip
@@ -1463,9 +1466,7 @@ def _indirect_remark(g: Gen) -> Draft:
     a question about the room that asks for its fans or lights, never for a state)"""
     here = g.chance(0.5)
     if g.chance(0.5):
-        area = g.pick([a for a in g.home.areas
-                       if g.home.where(domain="fan", place=a, action="turn_on")
-                       and not g.home.where(domain="climate", place=a)])  # fmt: skip
+        area = g.pick(_fan_cooled_areas(g))
         templates = ["rather warm {pin}, don't you think?", "isn't it hot {pin}?",
                      "why is it so warm {pin}?", "don't you find it airless {pin}?",
                      "{the} feels like a sauna", "phew, it's close {pin}"]  # fmt: skip
