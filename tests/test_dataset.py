@@ -576,9 +576,16 @@ def test_train_teaches_the_knowledge_that_held_out_families_test(sets: dict[str,
     assert any(c.intent["action"] in values and c.text.rstrip(".!").endswith("?")
                and not re.match(r"(please )?(could|can|would|will) you", c.text.lower())
                for c in train if c.intent)  # fmt: skip
+    # A state question about the satellite's own room is a question, not a command ("is the
+    # light on in here?"), and a wish can ask for a mode ("I'd prefer the AC on cooling").
+    assert any(c.kind == "query" and c.area and "in here" in c.text.lower() for c in train)
+    assert any(c.intent["action"] == "mode"
+               and re.search(r"\b(want|prefer|should|how about|any chance)\b", c.text.lower())
+               for c in train if c.intent)  # fmt: skip
     none = [c.text.lower() for c in sets["train"].cases if c.intent and
             c.intent["action"] == "none" and not c.intent["targets"]]  # fmt: skip
-    assert any(re.search(r"\bminutes\b", t) for t in none)
+    clocks = re.compile(r"\b(minutes|snooze|stopwatch|count down|wake-up call|volume|louder)\b")
+    assert any(clocks.search(t) for t in none)
     assert any(re.match(r"(thanks|cheers|good (morning|night)|hello|never mind|see you)\b", t)
                for t in none)  # fmt: skip
 

@@ -1469,7 +1469,8 @@ def _indirect_remark(g: Gen) -> Draft:
         area = g.pick(_fan_cooled_areas(g))
         templates = ["rather warm {pin}, don't you think?", "isn't it hot {pin}?",
                      "why is it so warm {pin}?", "don't you find it airless {pin}?",
-                     "{the} feels like a sauna", "phew, it's close {pin}"]  # fmt: skip
+                     "{the} feels like a sauna", "phew, it's close {pin}",
+                     "why is it so clammy {pin}?", "I'm sweating {pin}, aren't you?"]  # fmt: skip
         label = label_of("fan", area)
     else:
         area, _ = _area_with(g, "light", "turn_on")
@@ -2266,9 +2267,9 @@ _STATE_Q: dict[Domain, tuple[str, ...]] = {
     "light": ("{be} {d} on?", "{be} {d} off?", "{be} {d} still on?", "did I leave {d} on?"),
     "switch": ("{be} {d} on?", "{be} {d} switched off?", "did I leave {d} on?"),
     "fan": ("{be} {d} running?", "{be} {d} on?"),
-    "cover": ("{be} {d} open?", "{be} {d} closed?", "{be} {d} open or closed?"),
-    "lock": ("{be} {d} locked?", "{be} {d} unlocked?", "did I lock {d}?"),
-    "valve": ("{be} {d} open?", "{be} {d} running?"),
+    "cover": ("{be} {d} open?", "{be} {d} closed?", "{be} {d} open or closed?", "{be} {d} shut?"),
+    "lock": ("{be} {d} locked?", "{be} {d} unlocked?", "did I lock {d}?", "{be} {d} shut?"),
+    "valve": ("{be} {d} open?", "{be} {d} running?", "{be} {d} on?"),
     "climate": ("what {be} {d} set to?", "what temperature {be} {d} set to?", "{be} {d} on?"),
     "sensor": ("what does {d} say?", "what's {d} reading?", "what {be} {d} at?"),
     "binary_sensor": ("what does {d} say?", "{be} {d} triggered?", "what's the status of {d}?"),
@@ -2299,6 +2300,48 @@ def _query_state(g: Gen) -> Draft:
         template = g.pick(["are {d} and {d2} on?", "are {d} and {d2} both off?"])
         return _query(template, {"d": g.ref(dev), "d2": g.ref(other)}, [dev.name, other.name])
     return _query_ref(g, dev, g.pick(_STATE_Q[dev.domain]))
+
+
+_HERE_STATE: dict[Domain, tuple[str, ...]] = {
+    "light": ("{be} the {n} on in here?", "{be} the {n} in here still on?",
+              "did I leave the {n} on in here?", "{be} the {n} in here off?"),
+    "switch": ("{be} the {n} in here on?", "did I leave the {n} on in here?"),
+    "fan": ("{be} the {n} in here running?", "{be} the {n} going in here?"),
+    "cover": ("{be} the {n} in here open?", "{be} the {n} in here shut?",
+              "{be} the {n} up or down in here?"),
+    "lock": ("{be} the {n} in here locked?", "{be} the {n} in here shut?"),
+    "climate": ("what {be} the {n} in here set to?", "{be} the {n} in here on?"),
+}  # fmt: skip
+_HERE_READING = {
+    "temperature": ("how warm is it in here?", "what's the temperature in here?",
+                    "is it cold in here or is it me?"),
+    "humidity": ("how humid is it in here?", "what's the humidity like in here?"),
+    "window": ("is the window in here open?", "did someone leave the window open in here?"),
+    "occupancy": ("is anyone else in here?",),
+}  # fmt: skip
+
+
+@family("query.here", "train", "query", 1.5)
+def _query_here(g: Gen) -> Draft:
+    """is the light on in here? / are the lights in here off? / how warm is it in here?
+    (a state question about the room a satellite is in: a question, never a command)"""
+    option = g.pick(["device", "device", "lights", "reading"])
+    if option == "lights":
+        area = g.pick([a for a in g.home.areas if 2 <= len(g.home.where(domain="light", place=a))
+                       <= MAX_TARGETS])  # fmt: skip
+        lights = g.home.where(domain="light", place=area)
+        template = g.pick(["are the lights on in here?", "are the lights in here off?",
+                           "did I leave the lights on in here?",
+                           "are all the lights in here on?"])  # fmt: skip
+        return _query(template, {}, [d.name for d in lights], here=area)
+    if option == "reading":
+        what = g.pick(list(_HERE_READING))
+        dev, area = _area_reading(g, what)
+        return _query(g.pick(_HERE_READING[what]), {}, [dev.name], here=area)
+    dev = g.pick([d for d in g.home.devices if d.domain in _HERE_STATE and d.area])
+    _, noun = g.described(dev)
+    template = g.pick(_HERE_STATE[dev.domain])
+    return _query(template.replace("{be}", _be(noun)), {"n": noun}, [dev.name], here=dev.area)
 
 
 def _area_reading(g: Gen, what: str) -> tuple[Dev, str]:
@@ -2659,16 +2702,24 @@ _WISH = ("I want {d} at {v}", "{d} should be at {v}", "let's have {d} at {v}",
 _WISH_COLOR = ("I want {d} {v}", "{d} should be {v}", "let's have {d} in {v}",
                "is it possible to have {d} in {v}?", "any chance {d} could turn {v}?",
                "I'd prefer {d} in {v}", "how about {d} in {v}?")  # fmt: skip
+_WISH_MODE = ("I want {d} in {v} mode", "{d} should be on {v}", "I'd prefer {d} on {v}",
+              "how about {d} in {v} mode?", "any chance {d} could run on {v}?",
+              "we want {d} on {v} mode now")  # fmt: skip
 
 
 @family("request.wish", "train", FRAMES, 2.0)
 def _request_wish(g: Gen) -> Draft:
     """I want the desk lamp at 40% / any chance the nest could be at 21 degrees? / how about
-    the light strip in blue?"""
+    the light strip in blue? / I'd prefer the heat pump on cooling"""
     action: Action = g.pick(["set_brightness", "set_temperature", "set_color_temp", "set_color",
-                             "set_position"])  # fmt: skip
+                             "set_position", "set_hvac_mode"])  # fmt: skip
     if action == "set_color":
         return _color_draft(g, _WISH_COLOR)
+    if action == "set_hvac_mode":
+        dev, mode, word = _mode_pick(g)
+        template = g.pick(_WISH_MODE)
+        return _cmd(template, {"d": g.ref(dev, not template.startswith("{d}")), "v": word}, "mode",
+                    [dev.name], mode)  # fmt: skip
     fmt, values = {
         "set_brightness": (g.pct, lambda d: _pct_value(g, [d], "set_brightness")),
         "set_temperature": (g.degrees, lambda d: _temp_value(g, [d])),
