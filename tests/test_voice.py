@@ -251,6 +251,46 @@ def test_the_second_pass_done_at_a_pause_is_kept_when_nothing_follows() -> None:
     assert (heard.text, heard.accepted) == (expected.text, expected.accepted)
 
 
+def test_outside_a_window_the_whole_utterance_pass_hears_only_addressed_commands() -> None:
+    """Without an open window only a command after the wake phrase is acted on, so the
+    whole-utterance pass then searches a grammar without the bare commands (a third
+    faster): it hears the addressed command as before and does not make the bare one
+    into a command. The session asks for it only while no window is open."""
+    require("espeak-ng")
+    from edge_agent.voice.recognizers import PocketsphinxRecognizer
+
+    recognizer = PocketsphinxRecognizer()
+    recognizer.use_grammar(build_grammar(demo_registry().entities(), WAKE, recognizer.knows, 1))
+    command = "turn off the porch light"
+
+    def whole_pass(text: str, wake_needed: bool) -> str:
+        recognizer.begin(wake_needed)
+        recognizer.feed(synthesize(text, voice="en-us", seed=2))
+        heard = recognizer._decode_whole()
+        recognizer.finish()
+        return heard
+
+    assert whole_pass(f"{WAKE} {command}", True) == whole_pass(f"{WAKE} {command}", False)
+    assert whole_pass(f"{WAKE} {command}", True) == f"{WAKE} {command}"
+    assert whole_pass(command, False) == command
+    assert command not in whole_pass(command, True)
+
+    asked: list[str] = []
+    session = VoiceSession(recognizer, demo_registry(), lambda t, a: asked.append(t),
+                           VoiceSettings(wake=WAKE))  # fmt: skip
+    needed: list[bool] = []
+    begin = recognizer.begin
+    recognizer.begin = lambda wake_needed=False: (needed.append(wake_needed), begin(wake_needed))[1]  # type: ignore[method-assign]
+    gap = np.zeros(16_000, dtype=np.int16)
+    audio = [synthesize(WAKE, voice="en-us"), gap, synthesize(command, voice="en-us"), gap,
+             synthesize(command, voice="en-us", seed=3)]  # fmt: skip
+    turns = run_session(session, np.concatenate(audio))
+    outcomes = [t.outcome for t in turns]
+    assert asked == [command] and "wake" in outcomes, outcomes
+    # a window is open only for the utterance after the wake phrase alone
+    assert needed == [outcome != "wake" for outcome in ["", *outcomes[:-1]]], outcomes
+
+
 def test_a_pause_inside_a_command_does_not_cut_it() -> None:
     """A short silence (less than the endpointer's) inside the command: the session tells
     the recognizer the speaker paused, holds the silence back, and feeds it when the words
@@ -270,7 +310,7 @@ def test_a_pause_inside_a_command_does_not_cut_it() -> None:
     fed: list[int] = []  # samples the recognizer got, this utterance
     feed, begin = recognizer.feed, recognizer.begin
     recognizer.feed = lambda samples: (fed.append(len(samples)), feed(samples))[1]  # type: ignore[method-assign]
-    recognizer.begin = lambda: (fed.clear(), begin())[1]  # type: ignore[method-assign]
+    recognizer.begin = lambda wake_needed=False: (fed.clear(), begin(wake_needed))[1]  # type: ignore[method-assign]
     cut: list[int] = []
     end = session._end
     session._end = lambda utterance: (cut.append(len(utterance.samples)), end(utterance))[1]  # type: ignore[method-assign]

@@ -147,18 +147,21 @@ class CommandGrammar:
                 words.update(name.split())
         return words
 
-    def jsgf(self) -> str:
+    def jsgf(self, wake_needed: bool = False) -> str:
+        """The grammar; with ``wake_needed`` a command counts only after the wake phrase
+        (outside a listening window nothing else is acted on), which leaves the decoder
+        one copy of the commands to search instead of two."""
         rules = {key: " | ".join(sorted(set(names))) for key, names in self.names.items() if names}
         commands = [template for template, needs in _TEMPLATES if all(n in rules for n in needs)]
         numbers = " | ".join(number_words(value) for value in range(101))
         degrees = " | ".join(number_words(value) for value in self._degree_values())
         filler = " | ".join(w for w in FILLER if w not in self.vocabulary)
         # After the wake phrase, filler too: "hey computer, tell me a joke" is refused.
-        top = (
-            "<wake> [<command> | <answer> | <filler>+] | <command> | <answer> | <filler>+"
-            if self.wake
-            else "<command> | <answer> | <filler>+"
-        )
+        top = "<command> | <answer> | <filler>+"
+        if self.wake:
+            top = "<wake> [<command> | <answer> | <filler>+] | " + (
+                "<filler>+" if wake_needed else top
+            )
         lines = [
             "#JSGF V1.0;",
             "grammar home;",
