@@ -251,11 +251,11 @@ def test_the_second_pass_done_at_a_pause_is_kept_when_nothing_follows() -> None:
     assert (heard.text, heard.accepted) == (expected.text, expected.accepted)
 
 
-def test_outside_a_window_the_whole_utterance_pass_hears_only_addressed_commands() -> None:
-    """Without an open window only a command after the wake phrase is acted on, so the
-    whole-utterance pass then searches a grammar without the bare commands (a third
-    faster): it hears the addressed command as before and does not make the bare one
-    into a command. The session asks for it only while no window is open."""
+def test_outside_a_window_the_recognizer_hears_only_addressed_commands() -> None:
+    """Without an open window only a command after the wake phrase is acted on, so both
+    passes then search a grammar without the bare commands (a third faster): they hear
+    the addressed command as before and do not make the bare one into a command. The
+    session asks for it only while no window is open."""
     require("espeak-ng")
     from edge_agent.voice.recognizers import PocketsphinxRecognizer
 
@@ -263,17 +263,19 @@ def test_outside_a_window_the_whole_utterance_pass_hears_only_addressed_commands
     recognizer.use_grammar(build_grammar(demo_registry().entities(), WAKE, recognizer.knows, 1))
     command = "turn off the porch light"
 
-    def whole_pass(text: str, wake_needed: bool) -> str:
+    def passes(text: str, wake_needed: bool) -> tuple[str, str, bool]:
+        """What the whole-utterance pass heard, and what the recognizer returned."""
         recognizer.begin(wake_needed)
         recognizer.feed(synthesize(text, voice="en-us", seed=2))
-        heard = recognizer._decode_whole()
-        recognizer.finish()
-        return heard
+        whole = recognizer._decode_whole()
+        heard = recognizer.finish()
+        return whole, heard.text, heard.accepted
 
-    assert whole_pass(f"{WAKE} {command}", True) == whole_pass(f"{WAKE} {command}", False)
-    assert whole_pass(f"{WAKE} {command}", True) == f"{WAKE} {command}"
-    assert whole_pass(command, False) == command
-    assert command not in whole_pass(command, True)
+    addressed = f"{WAKE} {command}"
+    assert passes(addressed, True) == passes(addressed, False) == (addressed, addressed, True)
+    assert passes(command, False) == (command, command, True)
+    whole, live, accepted = passes(command, True)
+    assert command not in whole and command not in live and not accepted
 
     asked: list[str] = []
     session = VoiceSession(recognizer, demo_registry(), lambda t, a: asked.append(t),
@@ -389,7 +391,7 @@ def test_the_mqtt_trigger_opens_the_satellites_window(broker: Any, mqtt_client: 
 
 def test_a_confirmation_is_answered_by_voice_without_the_wake_phrase() -> None:
     """Unlocking needs a yes (the default policy): the planner asks, and "yes" said right
-    after, without the wake phrase, unlocks; "yes" said out of the blue is not addressed."""
+    after, without the wake phrase, unlocks; "yes" said out of the blue does nothing."""
     require("espeak-ng")
     from planner_fakes import ScriptedIntentModel, intent
 
@@ -422,7 +424,9 @@ def test_a_confirmation_is_answered_by_voice_without_the_wake_phrase() -> None:
     assert [(a.device, a.action) for a in answers[1].actions] == [("Front Door Lock", "unlock")]
     answers.clear()
     turns = run_session(session, synthesize("yes", voice="en-us", seed=2))
-    assert [t.outcome for t in turns if t.outcome != "rejected"] == ["not_addressed"]
+    # With no window open the recognizer listens only for what follows the wake phrase,
+    # so a bare "yes" is refused there already, or (heard) not addressed.
+    assert turns and {t.outcome for t in turns} <= {"rejected", "not_addressed"}
     assert answers == []
 
 
