@@ -264,26 +264,26 @@ def test_outside_a_window_the_recognizer_hears_only_addressed_commands() -> None
     recognizer.use_grammar(build_grammar(demo_registry().entities(), WAKE, recognizer.knows, 1))
     command = "turn off the porch light"
 
-    def passes(text: str, wake_needed: bool) -> tuple[str, str, bool]:
+    def passes(text: str, window_open: bool) -> tuple[str, str, bool]:
         """What the whole-utterance pass heard, and what the recognizer returned."""
-        recognizer.begin(wake_needed)
+        recognizer.begin(window_open)
         recognizer.feed(synthesize(text, voice="en-us", seed=2))
         whole = recognizer._decode_whole()
         heard = recognizer.finish()
         return whole, heard.text, heard.accepted
 
     addressed = f"{WAKE} {command}"
-    assert passes(addressed, True) == passes(addressed, False) == (addressed, addressed, True)
-    assert passes(command, False) == (command, command, True)
-    whole, live, accepted = passes(command, True)
+    assert passes(addressed, False) == passes(addressed, True) == (addressed, addressed, True)
+    assert passes(command, True) == (command, command, True)
+    whole, live, accepted = passes(command, False)
     assert command not in whole and command not in live and not accepted
 
     asked: list[str] = []
     session = VoiceSession(recognizer, demo_registry(), lambda t, a: asked.append(t),
                            VoiceSettings(wake=WAKE))  # fmt: skip
-    needed: list[bool] = []
+    windows: list[bool] = []
     begin = recognizer.begin
-    recognizer.begin = lambda wake_needed=False: (needed.append(wake_needed), begin(wake_needed))[1]  # type: ignore[method-assign]
+    recognizer.begin = lambda window_open=True: (windows.append(window_open), begin(window_open))[1]  # type: ignore[method-assign]
     gap = np.zeros(16_000, dtype=np.int16)
     audio = [synthesize(WAKE, voice="en-us"), gap, synthesize(command, voice="en-us"), gap,
              synthesize(command, voice="en-us", seed=3)]  # fmt: skip
@@ -291,7 +291,7 @@ def test_outside_a_window_the_recognizer_hears_only_addressed_commands() -> None
     outcomes = [t.outcome for t in turns]
     assert asked == [command] and "wake" in outcomes, outcomes
     # a window is open only for the utterance after the wake phrase alone
-    assert needed == [outcome != "wake" for outcome in ["", *outcomes[:-1]]], outcomes
+    assert windows == [outcome == "wake" for outcome in ["", *outcomes[:-1]]], outcomes
 
 
 def test_a_pause_inside_a_command_does_not_cut_it() -> None:
@@ -313,7 +313,7 @@ def test_a_pause_inside_a_command_does_not_cut_it() -> None:
     fed: list[int] = []  # samples the recognizer got, this utterance
     feed, begin = recognizer.feed, recognizer.begin
     recognizer.feed = lambda samples: (fed.append(len(samples)), feed(samples))[1]  # type: ignore[method-assign]
-    recognizer.begin = lambda wake_needed=False: (fed.clear(), begin(wake_needed))[1]  # type: ignore[method-assign]
+    recognizer.begin = lambda window_open=True: (fed.clear(), begin(window_open))[1]  # type: ignore[method-assign]
     cut: list[int] = []
     end = session._end
     session._end = lambda utterance: (cut.append(len(utterance.samples)), end(utterance))[1]  # type: ignore[method-assign]

@@ -38,10 +38,10 @@ class Recognizer(Protocol):
 
     def knows(self, word: str) -> bool: ...
 
-    def begin(self, wake_needed: bool = False) -> None:
+    def begin(self, window_open: bool = True) -> None:
         """Start an utterance; audio then streams in with ``feed`` as it is spoken, so
-        that at the end of speech only the last bit of decoding remains. ``wake_needed``:
-        no listening window is open, so only a command after the wake phrase can count."""
+        that at the end of speech only the last bit of decoding remains. Without an open
+        listening window only a command after the wake phrase can count."""
 
     def feed(self, samples: np.ndarray) -> None: ...
 
@@ -105,9 +105,9 @@ class PocketsphinxRecognizer:
         self._search = "home"
         self._grammar = grammar
 
-    def begin(self, wake_needed: bool = False) -> None:
+    def begin(self, window_open: bool = True) -> None:
         if self._grammar is not None:
-            self._search = "addressed" if wake_needed else "home"
+            self._search = "home" if window_open else "addressed"
             for decoder in (self._decoder, self._whole):
                 if decoder.current_search() != self._search:
                     decoder.activate_search(self._search)
@@ -216,7 +216,7 @@ class VoskRecognizer:
         unknown = ["[unk]"] if self.knows("[unk]") else []
         self._phrases = json.dumps([*phrases, *filler, *unknown], ensure_ascii=False)
 
-    def begin(self, wake_needed: bool = False) -> None:
+    def begin(self, window_open: bool = True) -> None:
         self._audio: list[np.ndarray] = []
         self._spent = 0.0
         self._recognizer = self._new(self._phrases)

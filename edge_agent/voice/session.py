@@ -167,8 +167,7 @@ class VoiceSession:
         if audio is not None:
             if not self._listening:
                 self.refresh_grammar()
-                wake_needed = not self.settings.push_to_talk and bool(self.settings.wake)
-                self.recognizer.begin(wake_needed and time.monotonic() >= self._window_end())
+                self.recognizer.begin(window_open=time.monotonic() < self._window_end())
                 self._listening = True
             if utterance is None:
                 self._stream(audio)
