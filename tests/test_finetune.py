@@ -74,9 +74,15 @@ def test_train_merge_and_export(
 
     # A second run continues from the adapter (--resume), as the committed one was trained.
     resumed = tmp_path / "resumed"
-    again = TrainSettings(minutes=0.02, batch_size=4, eval_every=1, resume=adapter, seed=1)
+    again = TrainSettings(minutes=0.02, batch_size=4, eval_every=1, resume=adapter, seed=1,
+                          keep_steps=True)  # fmt: skip
     summary = train(base, data / "train.json", data / "validation.json", resumed, again)
     assert summary["resumed_from"] == str(adapter) and (resumed / "adapter_config.json").is_file()
+    # --keep-steps: every evaluated step's adapter, each one usable as --adapter
+    kept = {int(p.name.removeprefix("step-")): p for p in (resumed / "steps").iterdir()}
+    assert sorted(kept) == sorted(summary["validation_exact_by_step"])
+    best = kept[summary["best"]["step"]] / "adapter_model.safetensors"
+    assert best.read_bytes() == (resumed / "adapter_model.safetensors").read_bytes()
 
     from edge_agent_export.errors import ExportError
 

@@ -95,6 +95,10 @@ class TrainSettings:
     resume: Path | None = None
     decay: bool = True
     """Cosine learning-rate decay over the time budget, down to a tenth."""
+    keep_steps: bool = False
+    """Also keep the adapter of every evaluated step, in ``<out>/steps/step-<n>``: teacher-
+    forced validation swings by a couple of points between evaluations, so a step may be
+    better chosen through the real planner at the device's precision."""
 
 
 def tokenize(tokenizer: Any, bos: list[int], example: Example) -> tuple[list[int], list[int]]:
@@ -156,15 +160,11 @@ def train(
                 elapsed = (time.monotonic() - started) / 60
                 _log(f"step {step} ({elapsed:.1f} min): loss {loss.item():.3f}, "
                      f"validation exact {exact:.1%}")  # fmt: skip
-                if exact > best["val_exact"]:
-                    best = {"val_exact": exact, "step": step}
-                    _save_adapter(model, out_dir)
+                best = _keep(model, out_dir, step, exact, best, every=settings.keep_steps)
     if best["step"] == 0 or step % settings.eval_every:
         exact = _teacher_forced_exact(model, val_rows, pad, device)
         history[step] = round(exact, 4)
-        if exact > best["val_exact"]:
-            best = {"val_exact": exact, "step": step}
-            _save_adapter(model, out_dir)
+        best = _keep(model, out_dir, step, exact, best, every=settings.keep_steps)
     summary = {"base": base, "steps": step, "best": best, "train_examples": len(train_rows),
                "minutes": (time.monotonic() - started) / 60, "rank": settings.rank,
                "resumed_from": str(settings.resume) if settings.resume else None,
@@ -331,6 +331,19 @@ def _teacher_forced_exact(
     return right / max(len(rows), 1)
 
 
+def _keep(
+    model: Any, out_dir: Path, step: int, exact: float, best: dict[str, float], *, every: bool
+) -> dict[str, float]:
+    """Saves the adapter if it is the best so far (and under steps/ with ``every``); the
+    best so far."""
+    if every:
+        _save_adapter(model, out_dir / "steps" / f"step-{step}")
+    if exact > best["val_exact"]:
+        _save_adapter(model, out_dir)
+        return {"val_exact": exact, "step": step}
+    return best
+
+
 def _save_adapter(model: Any, out_dir: Path) -> None:
     import torch
 
@@ -379,12 +392,18 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="keep the learning rate (default: cosine decay over --minutes)",
     )
+    parser.add_argument(
+        "--keep-steps",
+        action="store_true",
+        help="also keep the adapter of every evaluated step, in OUT/steps/step-N",
+    )
     parser.add_argument("--offline", action="store_true")
     args = parser.parse_args(argv)  # fmt: skip
     settings = TrainSettings(minutes=args.minutes, rank=args.rank, alpha=2 * args.rank,
                              learning_rate=args.learning_rate, batch_size=args.batch_size,
                              eval_every=args.eval_every, seed=args.seed,
-                             resume=args.resume, decay=not args.constant_lr)  # fmt: skip
+                             resume=args.resume, decay=not args.constant_lr,
+                             keep_steps=args.keep_steps)  # fmt: skip
     summary = train(args.base, args.data / "train.json", args.data / "validation.json",
                     args.out, settings, offline=args.offline)  # fmt: skip
     print(json.dumps(summary, indent=2))
