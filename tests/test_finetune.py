@@ -78,9 +78,10 @@ def test_train_merge_and_export(
                           keep_steps=True)  # fmt: skip
     summary = train(base, data / "train.json", data / "validation.json", resumed, again)
     assert summary["resumed_from"] == str(adapter) and (resumed / "adapter_config.json").is_file()
-    # --keep-steps: every evaluated step's adapter, each one usable as --adapter
+    # --keep-steps: every evaluated step's adapter, each a whole adapter folder (--adapter)
     kept = {int(p.name.removeprefix("step-")): p for p in (resumed / "steps").iterdir()}
     assert sorted(kept) == sorted(summary["validation_exact_by_step"])
+    assert all((p / "adapter_config.json").is_file() for p in kept.values())
     best = kept[summary["best"]["step"]] / "adapter_model.safetensors"
     assert best.read_bytes() == (resumed / "adapter_model.safetensors").read_bytes()
 

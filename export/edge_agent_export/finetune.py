@@ -334,8 +334,8 @@ def _teacher_forced_exact(
 def _keep(
     model: Any, out_dir: Path, step: int, exact: float, best: dict[str, float], *, every: bool
 ) -> dict[str, float]:
-    """Saves the adapter if it is the best so far (and under steps/ with ``every``); the
-    best so far."""
+    """Saves the adapter to ``out_dir`` if it is the best so far, and with ``every`` to
+    steps/ whatever its score; returns the best so far."""
     if every:
         _save_adapter(model, out_dir / "steps" / f"step-{step}")
     if exact > best["val_exact"]:
