@@ -130,6 +130,7 @@ def _parser() -> argparse.ArgumentParser:
     for name, text in (
         ("dataset", "generate synthetic homes and requests (train / validation / test sets)"),
         ("finetune", "LoRA-train a source on the planner's task (see finetune --help)"),
+        ("average", "average LoRA adapters into one (see average --help)"),
     ):
         commands.add_parser(name, help=text, add_help=False)  # handled before parsing
     return parser
@@ -146,6 +147,10 @@ def main(argv: list[str] | None = None) -> int:
         from edge_agent_export.finetune import main as finetune_main
 
         return finetune_main(argv[1:])
+    if argv[:1] == ["average"]:
+        from edge_agent_export.adapter_average import main as average_main
+
+        return average_main(argv[1:])
     args = _parser().parse_args(argv)
     setup_logging(args.verbose)
     commands = {"build": _build, "bench": _bench, "inspect": _inspect, "verify": _verify}
