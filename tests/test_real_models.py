@@ -118,6 +118,9 @@ def test_the_default_bundle_carries_the_planner_adapter(tmp_path: Path) -> None:
     planner = Planner(JsonModel(TextModel.load(bundle)), demo_registry(), Policy(PolicyConfig()),
                       prompt_style="instructions",
                       none_threshold=bundle.manifest.planner_none_threshold)  # fmt: skip
+    model = planner.model
+    # Ordinary words are single tokens; the speller does not take them for slips.
+    assert model.is_word("move") and model.is_word("power") and not model.is_word("radiatro")
     response = planner.handle(Request(text="turn off the porch light"))
     assert response.status in {"ok", "error", "clarify", "confirm"}
     assert response.intent is not None  # the model wrote a complete intent under the grammar

@@ -30,6 +30,7 @@ from edge_agent.agent.intent import (
 from edge_agent.agent.policy import Policy
 from edge_agent.agent.replies import command_reply, state_reply
 from edge_agent.agent.retrieval import retrieve
+from edge_agent.agent.spelling import Speller, home_words
 from edge_agent.agent.targets import Group, groups_for
 from edge_agent.devices.adapter import DeviceCommand, RenderError
 from edge_agent.devices.model import VALUE_ACTIONS, Entity
@@ -122,6 +123,8 @@ class Planner:
         generated data, not on the hand-written set)."""
         self.last_doubt: float | None = None
         """For the last intent that named devices: the probability of naming none."""
+        self._speller: tuple[int, Speller] | None = None
+        """The home's speller and the registry version it was built for."""
 
     def handle(self, request: Request) -> Response:
         try:
@@ -169,6 +172,7 @@ class Planner:
     def prepare(self, text: str, here: str | None) -> Prepared:
         """Everything the model is shown and allowed for ``text``; no model call."""
         everyone = self.registry.entities()
+        text = self._speller_now(everyone).fix(text)
         found = retrieve(text, everyone, k=self.k, context_area=here)
         groups = groups_for(found.entities, found.mentioned_areas, everyone, here)
         choices = [TargetChoice(e.name, offered_actions([e])) for e in found.entities]
@@ -181,6 +185,13 @@ class Planner:
         labels = [g.label for g in offered]
         request = prompt.request(found.entities, labels, here, text)
         return Prepared(found.entities, offered, IntentGrammar(choices), request)
+
+    def _speller_now(self, entities: list[Entity]) -> Speller:
+        """The speller of the home as it is now (rebuilt when its names change)."""
+        if self._speller is None or self._speller[0] != self.registry.version:
+            speller = Speller(home_words(entities), getattr(self.model, "is_word", None))
+            self._speller = (self.registry.version, speller)
+        return self._speller[1]
 
     def _decide(self, prepared: Prepared) -> Intent | None:
         self.last_doubt = None

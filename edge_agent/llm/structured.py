@@ -65,6 +65,11 @@ class JsonModel:
             )
             return self.last.text or ""
 
+    def is_word(self, word: str) -> bool:
+        """Whether the tokenizer writes `` word`` as one token: a common word of its
+        training text (a mistyped name seldom is)."""
+        return len(self.model.tokenizer.encode(f" {word}", add_special_tokens=False).ids) == 1
+
     def first_choice(self) -> dict[str, float]:
         """The last answer's first token the model chose rather than the grammar forced:
         the text of each token it could have chosen there, and its probability."""
