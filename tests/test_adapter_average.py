@@ -61,7 +61,7 @@ def test_the_average_merges_to_the_average_of_the_merged_weights(
     for key in base:
         expected = base[key] + 0.25 * (one[key] - base[key]) + 0.75 * (two[key] - base[key])
         torch.testing.assert_close(both[key], expected, rtol=0, atol=2e-3)
-    # And not simply the first or the plain mean.
+    # And not the plain mean: the shares count.
     key = changed[0]
     assert not torch.allclose(both[key], (one[key] + two[key]) / 2, atol=1e-3)
 

@@ -6,7 +6,7 @@ place names. Retrieval tolerates the slip, but the model reads the request as wr
 and makes more mistakes on it. So a request word that is one slip away from exactly one
 word of the home's names, aliases, areas or floors is replaced by that word.
 
-Only the slips that cannot turn one ordinary word into another are undone: two
+Only the slips that seldom turn one ordinary word into another are undone: two
 neighbouring letters swapped, a letter dropped, a letter doubled, never in the first
 letter. A changed letter ("night" / "light", "cool" / "pool") is left alone, as is a word
 that is the start of the other ("light" / "lights", "close" / "closet"), a word the home

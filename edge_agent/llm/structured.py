@@ -66,8 +66,8 @@ class JsonModel:
             return self.last.text or ""
 
     def is_word(self, word: str) -> bool:
-        """Whether the tokenizer writes `` word`` as one token: a common word of its
-        training text (a mistyped name seldom is)."""
+        """Whether the tokenizer writes the word, after a space, as one token: a common
+        word of its training text (a mistyped name seldom is)."""
         return len(self.model.tokenizer.encode(f" {word}", add_special_tokens=False).ids) == 1
 
     def first_choice(self) -> dict[str, float]:

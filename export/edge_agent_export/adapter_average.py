@@ -125,4 +125,5 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(f"{args.out}: the average of {len(args.adapters)} adapters, rank {rank}")
+    print("it has no planner.json: calibrate a none threshold with edge-agent eval --none-sweep")
     return 0
