@@ -98,6 +98,16 @@ def test_a_plural_kind_word_finds_its_devices() -> None:
     assert sorted(a.device for a in response.actions) == ["Rachio 0", "Rachio 1"]
 
 
+def test_a_number_said_as_a_word_ranks_the_device_with_that_number_first() -> None:
+    lights = [static_light(f"Xiaomi Lamp {n}", "Den", f"lamp_{n}") for n in range(1, 7)]
+    lights += [static_light(f"Strip {n}", f"Landing {n}", f"strip_{n}", floor=f"Floor {n}")
+               for n in (2, 3)]  # fmt: skip
+    planner, _, _ = planner_for(lambda _: intent("on", "Xiaomi Lamp 5"), devices=lights)
+    first = planner.prepare("xiaomi lamp five on, please", None).candidates[0]
+    assert first.name == "Xiaomi Lamp 5"
+    assert planner.prepare("the lights on floor three", None).groups[0].place == "Floor 3"
+
+
 def test_values_are_clamped_or_refused_by_policy() -> None:
     planner, _, _ = planner_for(lambda _: intent("temperature", "Hall Thermostat", value=45))
     response = ask(planner, "make the hallway 45 degrees")

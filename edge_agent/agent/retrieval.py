@@ -38,6 +38,9 @@ PLURALS: dict[Domain, str] = {
 }  # fmt: skip
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
+_NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
+                 "ten", "eleven", "twelve")  # fmt: skip
+_DIGITS = {word: str(n) for n, word in enumerate(_NUMBER_WORDS)}
 
 
 def normalize(text: str) -> str:
@@ -51,9 +54,15 @@ class Candidates:
     """Areas (and floors) the request names, best first."""
 
 
+def _digits(norm: str) -> str:
+    """Small numbers as digits: "xiaomi fan five" names Xiaomi Fan 5, not Xiaomi Fan 4."""
+    return " ".join(_DIGITS.get(word, word) for word in norm.split())
+
+
 def _phrase_score(text: str, phrase: str) -> float:
-    """How well ``phrase`` occurs in ``text`` (0-100), tolerant of typos and word order."""
-    phrase = normalize(phrase)
+    """How well ``phrase`` occurs in ``text`` (0-100), tolerant of typos and word order;
+    ``text`` is normalized, with digits for small numbers."""
+    phrase = _digits(normalize(phrase))
     if not phrase:
         return 0.0
     if re.search(rf"\b{re.escape(phrase)}\b", text):
@@ -62,7 +71,7 @@ def _phrase_score(text: str, phrase: str) -> float:
 
 
 def mentioned(text: str, names: list[str], threshold: float = 85.0) -> list[str]:
-    norm = normalize(text)
+    norm = _digits(normalize(text))
     scored = [(s, n) for n in names if (s := _phrase_score(norm, n)) >= threshold]
     return [n for _, n in sorted(scored, key=lambda x: -x[0])]
 
@@ -71,7 +80,7 @@ def retrieve(
     text: str, entities: list[Entity], *, k: int = 8, context_area: str | None = None
 ) -> Candidates:
     """The ``k`` entities most likely meant, and the areas the text names."""
-    norm = normalize(text)
+    norm = _digits(normalize(text))
     words = set(norm.split())
     words |= {w[:-1] for w in words if w.endswith("s")}  # "sprinklers", "doors"
     areas = sorted({e.area for e in entities if e.area} | {e.floor for e in entities if e.floor})
