@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from planner_fakes import (
     ScriptedIntentModel,
+    grammar_accepts,
     intent,
     planner_for,
     static_home,
     static_light,
 )
 
+from edge_agent.agent.intent import Intent, IntentGrammar, TargetChoice, ValueSpec
 from edge_agent.agent.planner import Planner
 from edge_agent.agent.policy import Policy, PolicyConfig
 from edge_agent.devices.registry import Registry
@@ -106,6 +109,27 @@ def test_a_number_said_as_a_word_ranks_the_device_with_that_number_first() -> No
     first = planner.prepare("xiaomi lamp five on, please", None).candidates[0]
     assert first.name == "Xiaomi Lamp 5"
     assert planner.prepare("the lights on floor three", None).groups[0].place == "Floor 3"
+
+
+def test_no_target_repeats_the_first() -> None:
+    names = ["Lamp", "Fan", "Strip", "lights in Den"]
+    grammar = IntentGrammar([TargetChoice(n, {"on": ValueSpec()}) for n in names])
+
+    def answer(*targets: str) -> str:
+        return json.dumps({"targets": targets, "action": "on", "value": None},
+                          separators=(",", ":"))  # fmt: skip
+
+    for first in names:
+        for other in names:
+            text = answer(first, other)
+            expected = first != other
+            assert grammar_accepts(grammar.lark(), text) == expected, text
+            assert grammar.allows(Intent.model_validate_json(text)) == expected, text
+    assert grammar_accepts(grammar.lark(), answer("Fan", "Lamp", "Strip", "lights in Den"))
+    assert not grammar_accepts(grammar.lark(), answer("Fan", "Lamp", "Strip", "Fan"))
+    single = IntentGrammar([TargetChoice("Lamp", {"on": ValueSpec()})])
+    assert grammar_accepts(single.lark(), answer("Lamp"))
+    assert not grammar_accepts(single.lark(), answer("Lamp", "Lamp"))
 
 
 def test_values_are_clamped_or_refused_by_policy() -> None:

@@ -111,6 +111,8 @@ class IntentGrammar:
         first = self._by_label.get(intent.targets[0])
         if first is None or any(t not in self._by_label for t in intent.targets):
             return False
+        if first.label in intent.targets[1:]:
+            return False
         spec = first.actions.get(intent.action)
         return spec is not None and spec.allows(intent.value)
 
@@ -123,9 +125,9 @@ class IntentGrammar:
             "body: " + _literal('],"action":"none","value":null}'),
         ]
         close_targets, close = _literal('],"action":'), _literal("}")
-        more = f'("," other){{0,{MAX_TARGETS - 1}}}'
         actions = []
         for i, choice in enumerate(self.choices):
+            more = f'("," other{i}){{0,{MAX_TARGETS - 1}}}' if len(self.choices) > 1 else ""
             rules.append(f"    | {label(choice)} {more} {close_targets} acts{i} {close}")
             acts = [
                 f"{_literal(json.dumps(word) + ',' + json.dumps('value') + ':')} ({spec.lark()})"
@@ -133,6 +135,16 @@ class IntentGrammar:
             ]
             actions.append(f"acts{i}: " + " | ".join(acts))
         rules += actions
-        if self.choices:
-            rules.append("other: " + " | ".join(label(c) for c in self.choices))
+        n = len(self.choices)
+        if n > 1:
+            # The others never repeat the first target: a model that wrote it again had
+            # dropped one of the devices it was asked for. "Any label but i" is the labels
+            # before i or after it, two chains of rules, so the grammar grows linearly.
+            rules += [f"label{k}: {label(c)}" for k, c in enumerate(self.choices)]
+            rules += ["before1: label0"]
+            rules += [f"before{k}: before{k - 1} | label{k - 1}" for k in range(2, n)]
+            rules += [f"after{n - 1}: label{n - 1}"]
+            rules += [f"after{k}: label{k} | after{k + 1}" for k in range(1, n - 1)]
+            rules += ["other0: after1", f"other{n - 1}: before{n - 1}"]
+            rules += [f"other{i}: before{i} | after{i + 1}" for i in range(1, n - 1)]
         return "\n".join(rules) + "\n"
