@@ -19,6 +19,12 @@ COLOR_NAMES: dict[str, tuple[int, int, int]] = {
     "pink": (255, 105, 180),  # hot pink: CSS "pink" washes out to white on most bulbs
     "cyan": (0, 255, 255),
 }
+
+NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
+                "ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen",
+                "seventeen", "eighteen", "nineteen")  # fmt: skip
+"""0 to 19 as words, each at its own index."""
+
 COLOR_OPTIONS: list[str] = list(COLOR_NAMES)
 
 

@@ -16,31 +16,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from edge_agent.devices.model import Action, Entity
+from edge_agent.devices.values import NUMBER_WORDS
 
 log = logging.getLogger(__name__)
 
-_ONES = [
-    "zero",
-    "one",
-    "two",
-    "three",
-    "four",
-    "five",
-    "six",
-    "seven",
-    "eight",
-    "nine",
-    "ten",
-    "eleven",
-    "twelve",
-    "thirteen",
-    "fourteen",
-    "fifteen",
-    "sixteen",
-    "seventeen",
-    "eighteen",
-    "nineteen",
-]
+_ONES = list(NUMBER_WORDS)
 _TENS = ["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
 
 FILLER = sorted(
