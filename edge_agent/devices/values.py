@@ -20,12 +20,12 @@ COLOR_NAMES: dict[str, tuple[int, int, int]] = {
     "cyan": (0, 255, 255),
 }
 
+COLOR_OPTIONS: list[str] = list(COLOR_NAMES)
+
 NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
                 "ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen",
                 "seventeen", "eighteen", "nineteen")  # fmt: skip
 """0 to 19 as words, each at its own index."""
-
-COLOR_OPTIONS: list[str] = list(COLOR_NAMES)
 
 
 def color_rgb(value: float | str | None) -> tuple[int, int, int]:
