@@ -43,6 +43,27 @@ def test_examples_show_what_the_planner_shows(data: Path) -> None:
     assert "Example" not in first.prefix and "Desk Lamp" not in first.prefix  # no few-shot
 
 
+def _device_lines(request: str, devices: bool = True) -> list[str]:
+    return [line for line in request.splitlines() if line.startswith("- ") == devices]
+
+
+def test_shuffled_examples_list_the_same_devices_in_another_order(data: Path) -> None:
+    evalset = EvalSet.load(data / "train.json")
+    plain, skipped = examples_from(evalset)
+    shuffled, skipped_too = examples_from(evalset, shuffle_candidates=1.0, seed=5)
+    assert skipped == skipped_too and len(plain) == len(shuffled)
+    reordered = 0
+    for before, after in zip(plain, shuffled, strict=True):
+        assert after.target == before.target and after.prefix == before.prefix
+        assert sorted(_device_lines(after.request)) == sorted(_device_lines(before.request))
+        assert _device_lines(after.request, False) == _device_lines(before.request, False)
+        reordered += _device_lines(after.request) != _device_lines(before.request)
+    assert reordered >= len(plain) // 2
+    # The same seed shuffles the same way; no share keeps retrieval's order.
+    assert examples_from(evalset, shuffle_candidates=1.0, seed=5)[0] == shuffled
+    assert examples_from(evalset, shuffle_candidates=0.0, seed=5)[0] == plain
+
+
 def test_only_the_answer_is_learned(data: Path, tiny_checkpoint: Callable[[str], Path]) -> None:
     from tokenizers import Tokenizer
 

@@ -70,6 +70,8 @@ class Prepared:
     grammar: IntentGrammar
     request: str
     """The request part of the prompt."""
+    text: str
+    """The request's words as the model sees them (spelling mended)."""
 
 
 @dataclass
@@ -184,7 +186,7 @@ class Planner:
                 offered.append(group)
         labels = [g.label for g in offered]
         request = prompt.request(found.entities, labels, here, text)
-        return Prepared(found.entities, offered, IntentGrammar(choices), request)
+        return Prepared(found.entities, offered, IntentGrammar(choices), request, text)
 
     def _speller_now(self, entities: list[Entity]) -> Speller:
         """The speller of the home as it is now (rebuilt when its names change)."""

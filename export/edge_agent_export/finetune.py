@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edge_agent.agent import prompt
 from edge_agent.agent.evalset import Case, EvalSet
 from edge_agent.agent.evaluate import EVAL_POLICY
 from edge_agent.agent.intent import Intent
@@ -53,9 +54,21 @@ def intent_text(intent: dict[str, Any]) -> str:
     return json.dumps(ordered, separators=(",", ":"), ensure_ascii=False)
 
 
-def examples_from(evalset: EvalSet, style: PromptStyle = PROMPT_STYLE) -> tuple[list[Example], int]:
+def examples_from(
+    evalset: EvalSet,
+    style: PromptStyle = PROMPT_STYLE,
+    *,
+    shuffle_candidates: float = 0.0,
+    seed: int = 0,
+) -> tuple[list[Example], int]:
     """Training examples of a set, and how many cases were left out because the planner
-    would not offer their intent (retrieval missed a target)."""
+    would not offer their intent (retrieval missed a target).
+
+    With ``shuffle_candidates`` that share of the examples lists its devices in a random
+    order instead of retrieval's: retrieval puts the wanted device first nine times in
+    ten, so a model trained only on its order learns to pick the first device and fails
+    when retrieval ranked the wanted one lower."""
+    rng = random.Random(seed)
     planners: dict[str, Planner] = {}
     examples, skipped = [], 0
     for case in evalset.cases:
@@ -65,7 +78,8 @@ def examples_from(evalset: EvalSet, style: PromptStyle = PROMPT_STYLE) -> tuple[
             registry.add(device.entity() for device in evalset.homes[case.home])
             planner = Planner(_NoModel(), registry, Policy(EVAL_POLICY), prompt_style=style)
             planners[case.home] = planner
-        example = _example(planner, case)
+        shuffle = rng.random() < shuffle_candidates
+        example = _example(planner, case, rng if shuffle else None)
         if example is None:
             skipped += 1
         else:
@@ -73,14 +87,19 @@ def examples_from(evalset: EvalSet, style: PromptStyle = PROMPT_STYLE) -> tuple[
     return examples, skipped
 
 
-def _example(planner: Planner, case: Case) -> Example | None:
+def _example(planner: Planner, case: Case, shuffle: random.Random | None) -> Example | None:
     if case.intent is None:
         return None
     prepared = planner.prepare(case.text, case.area)
     target = intent_text(case.intent)
     if not prepared.grammar.allows(Intent.model_validate_json(target)):
         return None
-    return Example(planner.prefix, prepared.request, target)
+    request = prepared.request
+    if shuffle is not None:
+        devices = shuffle.sample(prepared.candidates, len(prepared.candidates))
+        groups = [g.label for g in prepared.groups]
+        request = prompt.request(devices, groups, case.area, prepared.text)
+    return Example(planner.prefix, request, target)
 
 
 @dataclass
@@ -95,6 +114,8 @@ class TrainSettings:
     resume: Path | None = None
     decay: bool = True
     """Cosine learning-rate decay over the time budget, down to a tenth."""
+    shuffle_candidates: float = 0.0
+    """Share of training examples whose devices are listed in a random order."""
     keep_steps: bool = False
     """Also keep the adapter of every evaluated step, in ``<out>/steps/step-<n>``: teacher-
     forced validation swings by a couple of points between evaluations, so a step may be
@@ -130,7 +151,9 @@ def train(
     tokenizer, model = loaded.tokenizer, loaded.model
     tokens = loaded.tokens
     bos = [tokens.bos_id] if tokens.add_bos and tokens.bos_id is not None else []
-    train_examples, skipped = examples_from(EvalSet.load(train_set))
+    train_examples, skipped = examples_from(EvalSet.load(train_set),
+                                            shuffle_candidates=settings.shuffle_candidates,
+                                            seed=settings.seed)  # fmt: skip
     val_examples, val_skipped = examples_from(EvalSet.load(validation_set))
     _log(f"{len(train_examples)} training examples ({skipped} left out: target not retrieved), "
          f"{len(val_examples)} validation ({val_skipped} left out)")  # fmt: skip
@@ -170,6 +193,7 @@ def train(
                "resumed_from": str(settings.resume) if settings.resume else None,
                "seed": settings.seed, "batch_size": settings.batch_size,
                "learning_rate": settings.learning_rate,
+               "shuffle_candidates": settings.shuffle_candidates,
                "schedule": "cosine to 10 %" if settings.decay else "constant",
                "validation_exact_by_step": history}  # fmt: skip
     (out_dir / "training.json").write_text(json.dumps(summary, indent=2) + "\n")
@@ -393,16 +417,26 @@ def main(argv: list[str] | None = None) -> int:
         help="keep the learning rate (default: cosine decay over --minutes)",
     )
     parser.add_argument(
+        "--shuffle-candidates",
+        type=float,
+        default=0.0,
+        metavar="SHARE",
+        help="share of training examples (0-1) that list their devices in a random order",
+    )
+    parser.add_argument(
         "--keep-steps",
         action="store_true",
         help="also keep the adapter of every evaluated step, in OUT/steps/step-N",
     )
     parser.add_argument("--offline", action="store_true")
     args = parser.parse_args(argv)  # fmt: skip
+    if not 0.0 <= args.shuffle_candidates <= 1.0:
+        parser.error(f"--shuffle-candidates is a share from 0 to 1, not {args.shuffle_candidates}")
     settings = TrainSettings(minutes=args.minutes, rank=args.rank, alpha=2 * args.rank,
                              learning_rate=args.learning_rate, batch_size=args.batch_size,
                              eval_every=args.eval_every, seed=args.seed,
                              resume=args.resume, decay=not args.constant_lr,
+                             shuffle_candidates=args.shuffle_candidates,
                              keep_steps=args.keep_steps)  # fmt: skip
     summary = train(args.base, args.data / "train.json", args.data / "validation.json",
                     args.out, settings, offline=args.offline)  # fmt: skip
