@@ -111,6 +111,27 @@ def test_a_number_said_as_a_word_ranks_the_device_with_that_number_first() -> No
     assert planner.prepare("the lights on floor three", None).groups[0].place == "Floor 3"
 
 
+def test_chance_letters_in_names_do_not_decide_which_of_a_rooms_devices_comes_first() -> None:
+    # The model mostly takes the first device offered, so the first must be the one the
+    # request's words point to, not the one whose name shares the most letters with it.
+    def device(name: str, domain: str, *actions: str) -> StaticDevice:
+        commands = {a: StaticCommand(topic=f"home/{name}/{a}") for a in actions}
+        return StaticDevice(name=name, area="Conservatory", domain=domain, commands=commands,
+                            state_topic=f"home/{name}/state")  # fmt: skip
+
+    room = [device("Aqara Humidity 3", "sensor"), device("Conservatory Shades", "cover", "open"),
+            device("Fujitsu Split 4", "climate", "set_hvac_mode"),
+            device("Tradfri Bulb 1", "light", "turn_on", "set_color_temp")]  # fmt: skip
+    planner, _, _ = planner_for(lambda _: intent("none"), devices=room)
+
+    def first(text: str) -> str:
+        return planner.prepare(text, None).candidates[0].name
+
+    assert first("i want heating mode in the conservatory") == "Fujitsu Split 4"
+    assert first("how humid is the conservatory?") == "Aqara Humidity 3"
+    assert first("make the conservatory 3000 kelvin") == "Tradfri Bulb 1"
+
+
 def test_no_target_repeats_the_first() -> None:
     names = ["Lamp", "Fan", "Strip", "lights in Den"]
     grammar = IntentGrammar([TargetChoice(n, {"on": ValueSpec()}) for n in names])
