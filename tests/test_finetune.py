@@ -62,6 +62,10 @@ def test_shuffled_examples_list_the_same_devices_in_another_order(data: Path) ->
     # The same seed shuffles the same way; no share keeps retrieval's order.
     assert examples_from(evalset, shuffle_candidates=1.0, seed=5)[0] == shuffled
     assert examples_from(evalset, shuffle_candidates=0.0, seed=5)[0] == plain
+    with pytest.raises(SystemExit) as refused:
+        export_main(["finetune", "--data", str(data), "--out", str(data / "never"),
+                     "--shuffle-candidates", "50"])  # fmt: skip
+    assert refused.value.code == 2 and not (data / "never").exists()
 
 
 def test_only_the_answer_is_learned(data: Path, tiny_checkpoint: Callable[[str], Path]) -> None:

@@ -65,9 +65,10 @@ def examples_from(
     would not offer their intent (retrieval missed a target).
 
     With ``shuffle_candidates`` that share of the examples lists its devices in a random
-    order instead of retrieval's: retrieval puts the wanted device first nine times in
-    ten, so a model trained only on its order learns to pick the first device and fails
-    when retrieval ranked the wanted one lower."""
+    order instead of retrieval's, so that the first place is less of a clue: a model
+    trained only on retrieval's order mostly takes the first device, and fails when
+    retrieval ranked the wanted one lower. Half, tried on the default, cost validation
+    accuracy (94.0 -> 91.5 %): retrieval's order is information too; see the README."""
     rng = random.Random(seed)
     planners: dict[str, Planner] = {}
     examples, skipped = [], 0
