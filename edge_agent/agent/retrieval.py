@@ -34,6 +34,8 @@ DOMAIN_WORDS: dict[Domain, tuple[str, ...]] = {
     "scene": ("scene", "mode", "movie", "night", "morning", "party"),
 }  # fmt: skip
 
+_DOMAIN_SETS = {domain: frozenset(words) for domain, words in DOMAIN_WORDS.items()}
+
 PLURALS: dict[Domain, str] = {
     "light": "lights", "switch": "switches", "fan": "fans", "cover": "covers",
     "lock": "locks", "valve": "valves", "climate": "thermostats", "sensor": "sensors",
@@ -101,7 +103,7 @@ def retrieve(
         name = max(_phrase_score(norm, w) for w in entity.words())
         if name < _NAME_NOISE:
             name /= 4  # still orders devices nothing else tells apart
-        domain = 15.0 if words & set(DOMAIN_WORDS.get(entity.domain, ())) else 0.0
+        domain = 15.0 if words & _DOMAIN_SETS.get(entity.domain, frozenset()) else 0.0
         area = 25.0 if entity.area in places or entity.floor in named_areas else 0.0
         scored.append((name + domain + area, entity.name, entity))
     scored.sort(key=lambda item: (-item[0], item[1]))
