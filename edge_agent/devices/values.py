@@ -19,7 +19,6 @@ COLOR_NAMES: dict[str, tuple[int, int, int]] = {
     "pink": (255, 105, 180),  # hot pink: CSS "pink" washes out to white on most bulbs
     "cyan": (0, 255, 255),
 }
-
 COLOR_OPTIONS: list[str] = list(COLOR_NAMES)
 
 NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
